@@ -1,0 +1,113 @@
+import path from 'node:path';
+import { AppError } from './errors.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+/** Everything `murm serve` needs to start; resolved once from flags, then environment, then defaults. */
+export interface ServeConfig {
+  dataDir: string;
+  listen: { host: string; port: number };
+  /** `sqlite:<file>` or a `postgres://` URL. */
+  database: string;
+  logLevel: LogLevel;
+  adminPassword: string | undefined;
+  tokenTtlSeconds: number;
+  passwordPolicy: PasswordPolicyConfig;
+}
+
+/** Tunables of the password and lockout policy (StarlingX defaults). */
+export interface PasswordPolicyConfig {
+  minLength: number;
+  historyDepth: number;
+  maxFailedAttempts: number;
+  lockoutSeconds: number;
+  maxAgeDays: number;
+}
+
+export const DEFAULT_PASSWORD_POLICY: PasswordPolicyConfig = {
+  minLength: 12,
+  historyDepth: 5,
+  maxFailedAttempts: 5,
+  lockoutSeconds: 1800,
+  maxAgeDays: 90,
+};
+
+export const DEFAULT_LISTEN = '127.0.0.1:7443';
+
+/** Flags as given on the command line; undefined means "not given". */
+export interface ServeFlags {
+  dataDir?: string | undefined;
+  listen?: string | undefined;
+  database?: string | undefined;
+  logLevel?: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Resolves serve configuration; throws `invalid_input` naming the flag or variable that is wrong. */
+export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): ServeConfig {
+  const dataDir = path.resolve(cwd, flags.dataDir ?? env.MURM_DATA_DIR ?? 'data');
+  const listen = parseListen(flags.listen ?? env.MURM_LISTEN ?? DEFAULT_LISTEN);
+  const databaseSetting = flags.database ?? env.MURM_DATABASE;
+  const logLevel = flags.logLevel ?? env.MURM_LOG_LEVEL ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new AppError('invalid_input', `log level "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`, {
+      field: '--log-level',
+    });
+  }
+  return {
+    dataDir,
+    listen,
+    database: resolveDatabase(databaseSetting, dataDir),
+    logLevel: logLevel as LogLevel,
+    adminPassword: env.MURM_ADMIN_PASSWORD || undefined,
+    tokenTtlSeconds: positiveInt(env, 'MURM_TOKEN_TTL', 3600),
+    passwordPolicy: {
+      minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
+      historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),
+      maxFailedAttempts: positiveInt(env, 'MURM_LOCKOUT_ATTEMPTS', DEFAULT_PASSWORD_POLICY.maxFailedAttempts),
+      lockoutSeconds: positiveInt(env, 'MURM_LOCKOUT_SECONDS', DEFAULT_PASSWORD_POLICY.lockoutSeconds),
+      maxAgeDays: positiveInt(env, 'MURM_PASSWORD_MAX_AGE_DAYS', DEFAULT_PASSWORD_POLICY.maxAgeDays),
+    },
+  };
+}
+
+function resolveDatabase(setting: string | undefined, dataDir: string): string {
+  if (setting === undefined || setting === '') return `sqlite:${path.join(dataDir, 'murm.db')}`;
+  if (setting.startsWith('postgres://') || setting.startsWith('postgresql://')) return setting;
+  if (setting.startsWith('sqlite:'))
+    return `sqlite:${path.resolve(dataDir, setting.slice('sqlite:'.length))}`;
+  throw new AppError(
+    'invalid_input',
+    `database "${setting}" is neither a postgres:// URL nor sqlite:<file>`,
+    {
+      field: '--database',
+    },
+  );
+}
+
+/** Parses `host:port` (IPv6 as `[::1]:7443`). */
+function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (!match || host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new AppError(
+      'invalid_input',
+      `listen address "${value}" is not host:port (e.g. ${DEFAULT_LISTEN})`,
+      {
+        field: '--listen',
+      },
+    );
+  }
+  return { host, port };
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new AppError('invalid_input', `${name}="${raw}" must be a positive whole number`, { field: name });
+  }
+  return value;
+}

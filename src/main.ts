@@ -1,0 +1,187 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { ensureSitePki } from './certs/site-pki.js';
+import { type Clock, systemClock } from './core/clock.js';
+import type { ServeConfig } from './core/config.js';
+import { type Database, openDatabase } from './core/db/database.js';
+import { migrateToLatest, type NamedMigration } from './core/db/migrate.js';
+import { AppError } from './core/errors.js';
+import { createHttpMetrics } from './core/http/metrics.js';
+import type { RouteInfo } from './core/http/openapi.js';
+import type { HttpApp } from './core/http/routes.js';
+import { createHttpServer } from './core/http/server.js';
+import { createLogger, type Logger } from './core/log.js';
+import { AuditLog } from './identity/audit-log.js';
+import { registerAuditRoutes } from './identity/audit-routes.js';
+import { AuditStore } from './identity/audit-store.js';
+import { identityMigration } from './identity/migrations/0001-identity.js';
+import { registerIdentityRoutes } from './identity/routes.js';
+import { IdentityService } from './identity/service.js';
+import { IdentityStore } from './identity/store.js';
+
+/** Every domain's migrations, in the order they must run. */
+const MIGRATIONS: readonly NamedMigration[] = [identityMigration];
+
+/** A wired site controller: its HTTP app and services, not yet listening. */
+export interface Site {
+  readonly app: HttpApp;
+  readonly routes: readonly RouteInfo[];
+  readonly database: Database;
+  readonly identity: IdentityService;
+  readonly audit: AuditLog;
+  close(): Promise<void>;
+}
+
+/** What `openSite` needs; tests pass their own clock, logger and TLS (or none, for in-process requests). */
+export interface SiteOptions {
+  config: ServeConfig;
+  clock?: Clock;
+  logger?: Logger;
+  tls?: { key: string; cert: string } | undefined;
+}
+
+/** Composition root: database → migrations → services → HTTP. The only place that wires things. */
+export async function openSite(options: SiteOptions): Promise<Site> {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openDatabase(config.database);
+  try {
+    await migrateToLatest(database, MIGRATIONS);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const identity = new IdentityService(
+    new IdentityStore(database),
+    clock,
+    config.passwordPolicy,
+    config.tokenTtlSeconds,
+  );
+  const audit = new AuditLog(
+    new AuditStore(database),
+    clock,
+    path.join(config.dataDir, 'audit', 'audit.jsonl'),
+  );
+  let isClosing = false;
+  const { app, routes } = createHttpServer({
+    logger,
+    tls: options.tls,
+    accessControl: identity,
+    recordRequest: (record) => audit.record(record),
+    metrics: createHttpMetrics(),
+    version: packageVersion(),
+    checkReady: async () => {
+      if (isClosing) throw new AppError('unavailable', 'shutting down');
+      await sql`select 1`.execute(database.db);
+    },
+  });
+  registerIdentityRoutes(app, identity);
+  registerAuditRoutes(app, audit);
+  await app.ready();
+  return {
+    app,
+    routes,
+    database,
+    identity,
+    audit,
+    async close() {
+      isClosing = true;
+      await app.close();
+      await database.close();
+    },
+  };
+}
+
+/** `murm serve`: PKI, bootstrap admin, listen, and graceful shutdown on SIGTERM/SIGINT. */
+export async function serve(config: ServeConfig): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const pki = await ensureSitePki({
+    dataDir: config.dataDir,
+    hosts: certificateHosts(config.listen.host),
+    now: new Date(),
+  });
+  const site = await openSite({ config, logger, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } });
+  const admin = await site.identity.bootstrapAdmin(config.adminPassword);
+  await site.app.listen({ host: config.listen.host, port: config.listen.port });
+  const cleanup = setInterval(
+    () => void site.identity.deleteExpiredTokens().catch(() => undefined),
+    3_600_000,
+  );
+  cleanup.unref();
+  printBanner(config, pki.caCertPath, site.app, admin);
+
+  let isStopping = false;
+  const stop = (signal: string) => {
+    if (isStopping) process.exit(1);
+    isStopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    clearInterval(cleanup);
+    site.close().then(
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function printBanner(
+  config: ServeConfig,
+  caPath: string,
+  app: HttpApp,
+  admin: { isCreated: boolean; password: string | undefined },
+): void {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  const url = `https://${urlHost(config.listen.host)}:${port}`;
+  const database = config.database.startsWith('sqlite:') ? config.database.slice(7) : 'PostgreSQL';
+  const lines = [
+    `Murmuration site controller is ready at ${url}`,
+    `  data dir: ${config.dataDir}`,
+    `  database: ${database}`,
+    `  site CA:  ${caPath}`,
+  ];
+  if (admin.isCreated) {
+    lines.push(
+      admin.password && !config.adminPassword
+        ? `  first start: bootstrap user "admin", password (shown only now): ${admin.password}`
+        : '  first start: bootstrap user "admin" with the password from MURM_ADMIN_PASSWORD',
+    );
+  }
+  lines.push('Log in with:', `  npx murm login --url ${url} --ca ${caPath} --username admin`, '');
+  process.stdout.write(lines.join('\n'));
+  process.stdout.write('\n');
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Names the server certificate must cover: the listen address, this host's name and addresses. */
+function certificateHosts(listenHost: string): string[] {
+  const hosts = [listenHost, 'localhost', os.hostname()];
+  if (listenHost === '0.0.0.0' || listenHost === '::') {
+    hosts.splice(0, 1);
+    for (const addresses of Object.values(os.networkInterfaces())) {
+      for (const address of addresses ?? []) hosts.push(address.address.split('%')[0] ?? address.address);
+    }
+  }
+  return [...new Set(hosts)];
+}
+
+function packageVersion(): string {
+  const file = new URL('../package.json', import.meta.url);
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}

@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { buildProgram, runProgram } from './cli/program.js';
+import { DEFAULT_LISTEN } from './core/config.js';
+
+/** Adds `murm serve`, the one command that runs a server instead of calling one. */
+function addServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run a site controller (HTTPS API) with its data under --data-dir')
+    .option('--data-dir <dir>', 'where the database, PKI and audit log live (env MURM_DATA_DIR)', undefined)
+    .option('--listen <host:port>', `address to listen on (env MURM_LISTEN; default ${DEFAULT_LISTEN})`)
+    .option(
+      '--database <url>',
+      'postgres://… URL, or sqlite:<file> (env MURM_DATABASE; default SQLite in the data dir)',
+    )
+    .option(
+      '--log-level <level>',
+      'fatal|error|warn|info|debug|trace|silent (env MURM_LOG_LEVEL; default info)',
+    )
+    .addHelpText(
+      'after',
+      `
+Environment: MURM_ADMIN_PASSWORD (bootstrap admin password on first start), MURM_TOKEN_TTL (seconds, 3600),
+MURM_PASSWORD_MIN_LENGTH (12), MURM_PASSWORD_HISTORY (5), MURM_LOCKOUT_ATTEMPTS (5),
+MURM_LOCKOUT_SECONDS (1800), MURM_PASSWORD_MAX_AGE_DAYS (90).
+
+Examples:
+  murm serve                                   # ./data, https://127.0.0.1:7443
+  murm serve --listen 0.0.0.0:7443 --data-dir /var/lib/murm
+  murm serve --database postgres://murm@db.example:5432/murm`,
+    )
+    .action(async (flags: { dataDir?: string; listen?: string; database?: string; logLevel?: string }) => {
+      const [{ resolveServeConfig }, { serve }] = await Promise.all([
+        import('./core/config.js'),
+        import('./main.js'),
+      ]);
+      await serve(resolveServeConfig(flags, process.env, process.cwd()));
+    });
+}
+
+const program = buildProgram();
+addServeCommand(program);
+await runProgram(program, process.argv);

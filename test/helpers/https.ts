@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import https from 'node:https';
+
+/** One HTTPS request to a real server, trusting only the given CA file. */
+export function httpsRequest(
+  url: string,
+  options: { caPath: string; method?: string; token?: string; body?: unknown },
+): Promise<{ status: number; body: unknown; text: string; headers: Record<string, unknown> }> {
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      url,
+      {
+        method: options.method ?? 'GET',
+        ca: fs.readFileSync(options.caPath),
+        agent: false,
+        headers: {
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+            : {}),
+        },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => {
+          const isJson = String(response.headers['content-type'] ?? '').includes('json');
+          resolve({
+            status: response.statusCode ?? 0,
+            text,
+            body: isJson && text ? JSON.parse(text) : text,
+            headers: response.headers,
+          });
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(payload);
+  });
+}
