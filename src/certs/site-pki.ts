@@ -3,6 +3,7 @@ import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type * as X509 from '@peculiar/x509';
+import { commonJsExports } from '../core/commonjs.js';
 import { invalidInput } from '../core/errors.js';
 
 /** The site's private PKI: a root CA and the HTTPS server certificate it issued. */
@@ -184,11 +185,7 @@ function expiresWithin(cert: X509Certificate, now: Date, days: number): boolean 
 async function loadX509(): Promise<X509Module> {
   // @peculiar/x509 uses tsyringe, which needs the Reflect metadata API loaded first.
   await import('reflect-metadata');
-  const imported = await import('@peculiar/x509');
-  // A CommonJS package: Node exposes named exports, a bundled build only its `default`.
-  const x509 = (
-    imported.cryptoProvider ? imported : (imported as unknown as { default: X509Module }).default
-  ) as X509Module;
+  const x509 = commonJsExports(await import('@peculiar/x509')) as X509Module;
   x509.cryptoProvider.set(webcrypto);
   return x509;
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { Dispatcher } from 'undici';
+import { commonJsExports } from '../core/commonjs.js';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import { HTTP_STATUS } from '../core/http/errors.js';
 
@@ -42,7 +43,7 @@ export class ApiClient {
     const origin = parseApiUrl(target.url);
     const ca = target.caPath === undefined ? undefined : readCa(target.caPath);
     // Loaded here, not at the top, so commands that never call the API (serve, --help) start faster.
-    const { Agent } = await import('undici');
+    const { Agent } = commonJsExports(await import('undici'));
     const dispatcher = new Agent({
       connect: { ...(ca === undefined ? {} : { ca }), timeout: CONNECT_TIMEOUT_MS },
       headersTimeout: RESPONSE_TIMEOUT_MS,

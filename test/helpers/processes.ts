@@ -6,6 +6,12 @@ import path from 'node:path';
 /** The repository root, where `src/murm.ts` lives. */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 const ENTRY = path.join(REPO_ROOT, 'src', 'murm.ts');
+const BUNDLE = path.join(REPO_ROOT, 'bin', 'murm.js');
+
+/** Node arguments that run `murm`: the TypeScript source through tsx, or the built bundle (`npm run build`). */
+function murmCommand(isBundle: boolean | undefined): string[] {
+  return isBundle ? [BUNDLE] : ['--import', 'tsx', ENTRY];
+}
 
 /** A temp directory removed by the caller (or left for inspection on failure). */
 export function makeTempDir(prefix: string): string {
@@ -28,14 +34,13 @@ export async function startServer(options: {
   dataDir?: string;
   env?: Record<string, string>;
   args?: string[];
+  isBundle?: boolean;
 }): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? makeTempDir('data');
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      ENTRY,
+      ...murmCommand(options.isBundle),
       'serve',
       '--data-dir',
       dataDir,
@@ -94,10 +99,10 @@ export interface CliResult {
 /** Runs the `murm` CLI as a child process (through tsx) with optional stdin. */
 export function runCli(
   args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
+  options: { env?: Record<string, string>; input?: string; isBundle?: boolean } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    const child = spawn(process.execPath, [...murmCommand(options.isBundle), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
