@@ -166,3 +166,40 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('security audit log under concurrent writes', () => {
+  test('chains 200 records written at once without gaps or forks', async () => {
+    const sqlite = BACKENDS[0];
+    assert.ok(sqlite);
+    const database = await sqlite.create();
+    const t = await openTestSite(database);
+    try {
+      const writes = Array.from({ length: 200 }, (_, i) =>
+        t.site.audit.record({
+          event: 'request',
+          username: `user-${i}`,
+          roles: [],
+          source: '127.0.0.1',
+          method: 'POST',
+          path: '/v1/x',
+          target: 'x',
+          status: 200,
+          requestId: `r${i}`,
+          detail: undefined,
+        }),
+      );
+      await Promise.all(writes);
+      const verified = await t.site.audit.verify();
+      assert.equal(verified.isIntact, true);
+      assert.equal(verified.checked, 200);
+      const lines = fs
+        .readFileSync(path.join(t.config.dataDir, 'audit', 'audit.jsonl'), 'utf8')
+        .trim()
+        .split('\n');
+      assert.equal(lines.length, 200);
+    } finally {
+      await t.close();
+      await database.drop();
+    }
+  });
+});

@@ -18,6 +18,8 @@ interface AuditLogTable {
   hash: string;
 }
 
+const INSERT_CHUNK = 500;
+
 /** One stored audit record (column names as in the table, camelCased). */
 export interface AuditRecord {
   seq: number;
@@ -63,8 +65,16 @@ export class AuditStore {
     return row ? toRecord(row) : undefined;
   }
 
-  async append(record: AuditRecord): Promise<void> {
-    await this.db.insertInto('audit_log').values(fromRecord(record)).execute();
+  /** Inserts records in one transaction (in chunks that stay under SQLite's parameter limit). */
+  async appendMany(records: readonly AuditRecord[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < records.length; start += INSERT_CHUNK) {
+        await trx
+          .insertInto('audit_log')
+          .values(records.slice(start, start + INSERT_CHUNK).map(fromRecord))
+          .execute();
+      }
+    });
   }
 
   /** Newest first. */

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Database as BetterSqliteDatabase } from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 
 /** Which SQL engine is behind a Database; migrations and a few queries differ by it. */
@@ -35,8 +36,31 @@ async function openSqlite(file: string): Promise<Database> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<AnyTables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<AnyTables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely prepares a statement for every query, and preparing costs more than running a small one;
+ * reuse prepared statements by their SQL text. Kysely runs each statement to completion before the
+ * next, so sharing one is safe. The cache is bounded (queries with IN lists vary their text).
+ */
+function withStatementCache(sqlite: BetterSqliteDatabase) {
+  const statements = new Map<string, ReturnType<BetterSqliteDatabase['prepare']>>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = sqlite.prepare(sql);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 async function openPostgres(url: string): Promise<Database> {
