@@ -12,7 +12,14 @@ import { createHttpMetrics } from './core/http/metrics.js';
 import type { RouteInfo } from './core/http/openapi.js';
 import type { HttpApp } from './core/http/routes.js';
 import { createHttpServer } from './core/http/server.js';
+import { EventStreams } from './core/http/sse.js';
 import { createLogger, type Logger } from './core/log.js';
+import { loadAlarmCatalog } from './fault/catalog.js';
+import { registerFaultMetrics } from './fault/metrics.js';
+import { faultMigration } from './fault/migrations/0002-fault.js';
+import { registerFaultRoutes } from './fault/routes.js';
+import { FaultService } from './fault/service.js';
+import { FaultStore } from './fault/store.js';
 import { AuditLog } from './identity/audit-log.js';
 import { registerAuditRoutes } from './identity/audit-routes.js';
 import { AuditStore } from './identity/audit-store.js';
@@ -22,7 +29,7 @@ import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
 
 /** Every domain's migrations, in the order they must run. */
-const MIGRATIONS: readonly NamedMigration[] = [identityMigration];
+const MIGRATIONS: readonly NamedMigration[] = [identityMigration, faultMigration];
 
 /** A wired site controller: its HTTP app and services, not yet listening. */
 export interface Site {
@@ -31,6 +38,7 @@ export interface Site {
   readonly database: Database;
   readonly identity: IdentityService;
   readonly audit: AuditLog;
+  readonly fault: FaultService;
   close(): Promise<void>;
 }
 
@@ -65,13 +73,23 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     clock,
     path.join(config.dataDir, 'audit', 'audit.jsonl'),
   );
+  const catalog = loadAlarmCatalog();
+  const fault = await FaultService.open({
+    store: new FaultStore(database),
+    catalog,
+    clock,
+    maxEvents: config.eventLogMax,
+  });
+  const metrics = createHttpMetrics();
+  registerFaultMetrics(metrics.registry, fault);
+  const streams = new EventStreams();
   let isClosing = false;
   const { app, routes } = createHttpServer({
     logger,
     tls: options.tls,
     accessControl: identity,
     recordRequest: (record) => audit.record(record),
-    metrics: createHttpMetrics(),
+    metrics,
     version: packageVersion(),
     checkReady: async () => {
       if (isClosing) throw new AppError('unavailable', 'shutting down');
@@ -80,6 +98,9 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   });
   registerIdentityRoutes(app, identity);
   registerAuditRoutes(app, audit);
+  registerFaultRoutes(app, { fault, catalog, streams });
+  // Live streams never end by themselves; end them so that close() can finish in-flight requests.
+  app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
   return {
     app,
@@ -87,9 +108,11 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     database,
     identity,
     audit,
+    fault,
     async close() {
       isClosing = true;
       await app.close();
+      await fault.settled();
       await database.close();
     },
   };

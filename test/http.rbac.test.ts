@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Permission } from '../src/core/http/access.js';
+import { fillRoute } from '../src/core/http/openapi.js';
 import { ROLE_PERMISSIONS, ROLES, type Role } from '../src/identity/model.js';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
 import { openTestSite, type TestSite } from './helpers/site.js';
@@ -45,7 +46,7 @@ describe('route table access control', () => {
     for (const route of t.site.routes) {
       const access = route.access;
       if (access === 'public') continue;
-      const url = route.url.replace(/:([A-Za-z0-9_]+)/g, 'probe');
+      const url = fillRoute(route.url, () => 'probe');
       const label = `${route.method} ${route.url}`;
       const anonymous = await t.request({ method: route.method, url });
       assert.equal(anonymous.status, 401, `${label} without a token`);
@@ -57,16 +58,12 @@ describe('route table access control', () => {
         assert.equal(denied.status, 403, `${label} as ${below}`);
         assert.equal((denied.body as { error: { code: string } }).error.code, 'forbidden');
       }
-      const allowed = await t.request({
-        method: route.method,
-        url,
-        token: tokens.get('admin') as string,
-        body: {},
-      });
-      assert.ok(
-        allowed.status !== 401 && allowed.status !== 403,
-        `${label} as admin answered ${allowed.status}`,
-      );
+      // A live stream never completes an in-process request; its 401/403 were checked above.
+      if (!route.url.endsWith('/stream')) {
+        const admin = tokens.get('admin') as string;
+        const allowed = await t.request({ method: route.method, url, token: admin, body: {} });
+        assert.ok(allowed.status !== 401 && allowed.status !== 403, `${label} as admin answered ${allowed.status}`);
+      }
       // Logging out revoked the admin token this loop uses; get a new one.
       if (route.url === '/v1/auth/tokens/current') tokens.set('admin', await t.userWithRole('admin'));
       checked.push(label);

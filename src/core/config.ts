@@ -12,6 +12,8 @@ export interface ServeConfig {
   adminPassword: string | undefined;
   tokenTtlSeconds: number;
   passwordPolicy: PasswordPolicyConfig;
+  /** Most event-log records kept; the oldest are removed in batches beyond it. */
+  eventLogMax: number;
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -61,6 +63,7 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     logLevel: logLevel as LogLevel,
     adminPassword: env.MURM_ADMIN_PASSWORD || undefined,
     tokenTtlSeconds: positiveInt(env, 'MURM_TOKEN_TTL', 3600),
+    eventLogMax: positiveInt(env, 'MURM_EVENT_LOG_MAX', 100_000),
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
+import { GroupCommit } from '../core/db/group-commit.js';
 import type { RequestRecord } from '../core/http/access.js';
 import type { AuditFilter, AuditRecord, AuditStore } from './audit-store.js';
 
@@ -47,10 +48,8 @@ function auditHash(record: Omit<AuditRecord, 'hash'>): string {
 export class AuditLog {
   private last: { seq: number; hash: string } | undefined;
   private loading: Promise<AuditRecord | undefined> | undefined;
-  private pending: AuditRecord[] = [];
-  private pendingWrite: Promise<void> | undefined;
-  private written: Promise<void> = Promise.resolve();
   private isDirReady = false;
+  private readonly commits = new GroupCommit<AuditRecord>((records) => this.writeRecords(records));
 
   constructor(
     private readonly store: AuditStore,
@@ -82,31 +81,25 @@ export class AuditLog {
     };
     const record: AuditRecord = { ...unsigned, hash: auditHash(unsigned) };
     this.last = { seq: record.seq, hash: record.hash };
-    this.pending.push(record);
-    this.pendingWrite ??= this.written.then(() => this.writePending());
-    this.written = this.pendingWrite.catch(() => undefined);
-    return this.pendingWrite;
+    return this.commits.add(record);
   }
 
-  private async writePending(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingWrite = undefined;
+  private async writeRecords(records: AuditRecord[]): Promise<void> {
     try {
-      await this.store.appendMany(batch);
+      await this.store.appendMany(records);
     } catch (error) {
       // The chain in memory ran ahead of the table; start again from what is stored.
       this.last = undefined;
       this.loading = undefined;
-      this.pending = [];
       throw error;
     }
     if (!this.isDirReady) {
       await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
       this.isDirReady = true;
     }
-    const lines = batch.map((record) => `${JSON.stringify(record)}\n`).join('');
-    await fs.promises.appendFile(this.file, lines, { mode: 0o600 });
+    await fs.promises.appendFile(this.file, records.map((record) => `${JSON.stringify(record)}\n`).join(''), {
+      mode: 0o600,
+    });
   }
 
   /** Newest first, paged by `beforeSeq`. */

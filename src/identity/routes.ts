@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../core/errors.js';
-import { type HttpApp, principalOf } from '../core/http/routes.js';
+import { type HttpApp, principalOf, StringEnum } from '../core/http/routes.js';
 import { ROLES } from './model.js';
 import type { AuthResult, IdentityService } from './service.js';
 
-const RoleSchema = Type.Union(ROLES.map((role) => Type.Literal(role)));
+const RoleSchema = StringEnum(ROLES);
 const UserName = Type.String({ minLength: 1, maxLength: 64 });
 const Password = Type.String({ minLength: 1, maxLength: 256 });
 

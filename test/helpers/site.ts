@@ -17,6 +17,7 @@ export function buildServeConfig(database: string, overrides: Partial<ServeConfi
     logLevel: 'silent',
     adminPassword: ADMIN_PASSWORD,
     tokenTtlSeconds: 3600,
+    eventLogMax: 100_000,
     passwordPolicy: { ...DEFAULT_PASSWORD_POLICY },
     ...overrides,
   };

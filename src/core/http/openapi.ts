@@ -1,6 +1,17 @@
 import type { Access } from './access.js';
 import type { RouteSchema } from './routes.js';
 
+/**
+ * Fills a route template's parameters (`:name`) using `fill`; `::` is Fastify's escape for a literal
+ * colon (as in `/v1/alarms::batch`) and becomes `:`.
+ */
+export function fillRoute(template: string, fill: (name: string) => string): string {
+  return template
+    .replaceAll('::', '\u0000')
+    .replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => fill(name))
+    .replaceAll('\u0000', ':');
+}
+
 /** What the OpenAPI builder needs to know of a route. */
 export interface RouteInfo {
   method: string;
@@ -18,7 +29,7 @@ export function buildOpenApi(
 ): JsonObject {
   const paths: Record<string, JsonObject> = {};
   for (const route of routes) {
-    const openPath = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const openPath = fillRoute(route.url, (name) => `{${name}}`);
     const schema = route.schema ?? {};
     const operation: JsonObject = {
       operationId: `${route.method.toLowerCase()}${openPath.replace(/[^A-Za-z0-9]+/g, '_')}`,

@@ -55,6 +55,11 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/** A string schema limited to the given values, typed as their union. */
+export function StringEnum<T extends string>(values: readonly T[], options: { description?: string } = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+}
+
 /** A page of a list: the items and an opaque cursor for the next page (absent on the last). */
 export function Page<T extends TSchema>(item: T) {
   return Type.Object({ items: Type.Array(item), next: Type.Optional(Type.String()) });

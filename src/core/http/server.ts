@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import type { AccessControl, RequestRecorder } from './access.js';
 import { HTTP_STATUS, toAppError } from './errors.js';
 import type { HttpMetrics } from './metrics.js';
-import { buildOpenApi, type RouteInfo, renderDocsHtml } from './openapi.js';
+import { buildOpenApi, fillRoute, type RouteInfo, renderDocsHtml } from './openapi.js';
 import type { HttpApp, RouteSchema } from './routes.js';
 
 const BODY_LIMIT = 1024 * 1024;
@@ -153,9 +153,7 @@ function targetOf(request: FastifyRequest): string {
   const template = request.routeOptions.url;
   if (!template) return '';
   const params = (request.params ?? {}) as Record<string, string>;
-  return template
-    .replace(/^\/v1\//, '')
-    .replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => params[name] ?? name);
+  return fillRoute(template.replace(/^\/v1\//, ''), (name) => params[name] ?? name);
 }
 
 function installValidation(app: HttpApp): void {
