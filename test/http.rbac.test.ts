@@ -62,7 +62,10 @@ describe('route table access control', () => {
       if (!route.url.endsWith('/stream')) {
         const admin = tokens.get('admin') as string;
         const allowed = await t.request({ method: route.method, url, token: admin, body: {} });
-        assert.ok(allowed.status !== 401 && allowed.status !== 403, `${label} as admin answered ${allowed.status}`);
+        assert.ok(
+          allowed.status !== 401 && allowed.status !== 403,
+          `${label} as admin answered ${allowed.status}`,
+        );
       }
       // Logging out revoked the admin token this loop uses; get a new one.
       if (route.url === '/v1/auth/tokens/current') tokens.set('admin', await t.userWithRole('admin'));

@@ -264,7 +264,7 @@ export class FaultService {
       ? { ...existing, severity: input.severity, reasonText: input.reasonText, timestamp: now }
       : {
           uuid: randomUUID(),
-          alarmId: input.alarmId,
+          alarmId: entry.id, // the catalog's string: one copy shared by every alarm of this id
           entityTypeId: entry.entityType,
           entityInstanceId: input.entityInstanceId,
           severity: input.severity,

@@ -61,7 +61,8 @@ export class AuditLog {
   async record(entry: RequestRecord): Promise<void> {
     if (!this.last) {
       // Concurrent first calls share one load; only the first to resume may set the chain head.
-      const stored = await (this.loading ??= this.store.findLast());
+      this.loading ??= this.store.findLast();
+      const stored = await this.loading;
       this.last ??= stored ?? { seq: 0, hash: GENESIS };
     }
     const unsigned: Omit<AuditRecord, 'hash'> = {

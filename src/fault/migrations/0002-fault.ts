@@ -34,7 +34,11 @@ export const faultMigration: NamedMigration = {
       .execute();
     await db.schema.createIndex('event_log_timestamp').on('event_log').column('timestamp').execute();
     await db.schema.createIndex('event_log_event_id').on('event_log').columns(['event_id', 'seq']).execute();
-    await db.schema.createIndex('event_log_entity').on('event_log').columns(['entity_instance_id', 'seq']).execute();
+    await db.schema
+      .createIndex('event_log_entity')
+      .on('event_log')
+      .columns(['entity_instance_id', 'seq'])
+      .execute();
     await db.schema
       .createTable('event_suppression')
       .addColumn('alarm_id', 'text', (c) => c.primaryKey())
