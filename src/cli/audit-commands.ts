@@ -1,5 +1,6 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { CheckFailedError } from './check-failed.js';
+import { parseLimit, parseTime } from './option-parsers.js';
 import { type Column, printData, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
 
@@ -51,8 +52,6 @@ const AUDIT_COLUMNS: readonly Column<AuditRecord>[] = [
   { header: 'STATUS', value: (record) => record.status },
   { header: 'SOURCE', value: (record) => record.source },
 ];
-
-const DURATION_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** `murm audit list` and `murm audit verify` (admins only). */
 export function addAuditCommands(program: Command): void {
@@ -130,29 +129,4 @@ Examples:
       if (format === 'table')
         process.stdout.write(`the audit chain is intact (${result.checked} records checked)\n`);
     });
-}
-
-/** ISO 8601 time or an age (`30m`, `2h`, `7d`) before now, as an ISO string. */
-function parseTime(value: string): string {
-  const age = /^(\d+)([smhd])$/.exec(value.trim());
-  if (age) {
-    const [, amount, unit] = age;
-    return new Date(
-      Date.now() - Number(amount) * DURATION_MS[unit as keyof typeof DURATION_MS],
-    ).toISOString();
-  }
-  const time = new Date(value);
-  if (Number.isNaN(time.getTime())) {
-    throw new InvalidArgumentError(
-      'give an ISO 8601 time like 2025-01-31T12:00:00Z, or an age like 30m, 2h, 7d',
-    );
-  }
-  return time.toISOString();
-}
-
-function parseLimit(value: string): number {
-  const limit = Number(value);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-    throw new InvalidArgumentError('give a whole number from 1 to 1000');
-  return limit;
 }

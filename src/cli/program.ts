@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { AppError, type ErrorCode } from '../core/errors.js';
+import { addAlarmCommands } from './alarm-commands.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addAuthCommands } from './auth-commands.js';
 import { CheckFailedError } from './check-failed.js';
+import { addEventCommands } from './event-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
 import { addUserCommands } from './user-commands.js';
 
@@ -63,11 +65,16 @@ Examples:
   murm user create alice --roles operator
   murm user list -o json
   murm audit list --user alice --since 24h
-  murm audit verify`,
+  murm audit verify
+  murm alarm list --severity critical
+  murm alarm watch
+  murm event list --since 24h`,
     );
   addAuthCommands(program);
   addUserCommands(program);
   addAuditCommands(program);
+  addAlarmCommands(program);
+  addEventCommands(program);
   return program;
 }
 
