@@ -17,9 +17,13 @@ import { createLogger, type Logger } from './core/log.js';
 import { loadAlarmCatalog } from './fault/catalog.js';
 import { registerFaultMetrics } from './fault/metrics.js';
 import { faultMigration } from './fault/migrations/0002-fault.js';
+import { faultWebhooksMigration } from './fault/migrations/0003-fault-webhooks.js';
 import { registerFaultRoutes } from './fault/routes.js';
 import { FaultService } from './fault/service.js';
 import { FaultStore } from './fault/store.js';
+import { registerAlarmWebhookRoutes } from './fault/webhook-routes.js';
+import { AlarmWebhookService } from './fault/webhook-service.js';
+import { AlarmWebhookStore } from './fault/webhook-store.js';
 import { AuditLog } from './identity/audit-log.js';
 import { registerAuditRoutes } from './identity/audit-routes.js';
 import { AuditStore } from './identity/audit-store.js';
@@ -29,7 +33,7 @@ import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
 
 /** Every domain's migrations, in the order they must run. */
-const MIGRATIONS: readonly NamedMigration[] = [identityMigration, faultMigration];
+const MIGRATIONS: readonly NamedMigration[] = [identityMigration, faultMigration, faultWebhooksMigration];
 
 /** A wired site controller: its HTTP app and services, not yet listening. */
 export interface Site {
@@ -39,6 +43,7 @@ export interface Site {
   readonly identity: IdentityService;
   readonly audit: AuditLog;
   readonly fault: FaultService;
+  readonly webhooks: AlarmWebhookService;
   close(): Promise<void>;
 }
 
@@ -81,7 +86,14 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     maxEvents: config.eventLogMax,
   });
   const metrics = createHttpMetrics();
-  registerFaultMetrics(metrics.registry, fault);
+  const { webhookFailures } = registerFaultMetrics(metrics.registry, fault);
+  const webhooks = new AlarmWebhookService({
+    store: new AlarmWebhookStore(database),
+    clock,
+    alarmChanges: fault,
+    logger,
+    onDeliveryFailure: () => webhookFailures.inc(),
+  });
   const streams = new EventStreams();
   let isClosing = false;
   const { app, routes } = createHttpServer({
@@ -99,6 +111,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerIdentityRoutes(app, identity);
   registerAuditRoutes(app, audit);
   registerFaultRoutes(app, { fault, catalog, streams });
+  registerAlarmWebhookRoutes(app, webhooks);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
@@ -109,10 +122,13 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     identity,
     audit,
     fault,
+    webhooks,
     async close() {
       isClosing = true;
       await app.close();
       await fault.settled();
+      // After the fault service settles, so changes committed meanwhile still reach the outbox.
+      await webhooks.stop();
       await database.close();
     },
   };
@@ -130,6 +146,8 @@ export async function serve(config: ServeConfig): Promise<void> {
   const site = await openSite({ config, logger, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } });
   const admin = await site.identity.bootstrapAdmin(config.adminPassword);
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
+  // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
+  site.webhooks.start();
   const cleanup = setInterval(
     () => void site.identity.deleteExpiredTokens().catch(() => undefined),
     3_600_000,

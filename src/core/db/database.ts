@@ -69,6 +69,9 @@ async function openPostgres(url: string): Promise<Database> {
   // Our timestamps are text and counters fit in a double; read int8 as a number, not a string.
   pg.types.setTypeParser(20, (value: string) => Number(value));
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection that dies (server restart, network drop) emits 'error' on the pool; without a
+  // listener Node treats it as uncaught and the process exits. The pool replaces the connection.
+  pool.on('error', (error) => process.emitWarning(`PostgreSQL connection lost: ${error.message}`));
   const db = new Kysely<AnyTables>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
