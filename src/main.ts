@@ -129,6 +129,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
       await fault.settled();
       // After the fault service settles, so changes committed meanwhile still reach the outbox.
       await webhooks.stop();
+      await audit.close();
       await database.close();
     },
   };

@@ -164,6 +164,11 @@ for (const backend of BACKENDS) {
         'host=worker-39.filesystem=/var',
       ]);
       assert.equal((await call('GET', '/v1/alarms?next=garbage')).status, 400);
+      const short = (await list('?alarmId=100.104&limit=1')).items[0] as Record<string, unknown>;
+      assert.equal(short.probableCause, undefined);
+      const expanded = (await list('?alarmId=100.104&limit=1&expand=true')).items[0] as Record<string, unknown>;
+      assert.equal(expanded.probableCause, 'threshold-crossed');
+      assert.equal(expanded.uuid, short.uuid);
     });
 
     test('refuses a batch over 1000 items and a batch with one bad item, applying nothing', async () => {

@@ -7,6 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Pool, request } from 'undici';
 import { freePort, launch, type Running, stop } from './children.js';
 import { login, pollReady } from './load.js';
+
+// The API allows pages of up to 20,000 alarms (items are cached JSON); fetch 12,000 in one request.
+const LIST_PAGE = 20_000;
+
 import { type Endpoint, timedGet } from './post-load.js';
 
 /** Which alarm a key is raised for: `list` (the listed set and the million) or `load` (the raise runs). */
@@ -112,7 +116,7 @@ export async function startMurm(repoRoot: string, dataDir: string, password: str
       let next: string | undefined;
       do {
         const query = next === undefined ? '' : `&next=${encodeURIComponent(next)}`;
-        const res = await timedGet(pool, endpoint, `/v1/alarms?limit=1000${query}`);
+        const res = await timedGet(pool, endpoint, `/v1/alarms?limit=${LIST_PAGE}${query}`);
         if (res.status !== 200)
           throw new Error(`GET /v1/alarms: HTTP ${res.status} ${res.text.slice(0, 300)}`);
         texts.push(res.text);

@@ -1,11 +1,12 @@
 import { AppError } from '../core/errors.js';
-import type { Alarm, AlarmView, CatalogEntry, Severity } from './model.js';
-import { alarmKey, meetsThreshold, severityRank } from './model.js';
+import type { Alarm, AlarmListItem, AlarmView, CatalogEntry, Severity } from './model.js';
+import { alarmKey, meetsThreshold, SEVERITIES, severityRank } from './model.js';
 
 /** An active alarm held in memory with its catalog entry and its cached JSON. */
 interface ActiveAlarm {
   alarm: Alarm;
   entry: CatalogEntry;
+  /** The list item as JSON (the short form), built on first listing. */
   json: string | undefined;
 }
 
@@ -17,6 +18,8 @@ export interface AlarmFilter {
   severity?: Severity | undefined;
   isMgmtAffecting?: boolean | undefined;
   includeSuppressed?: boolean | undefined;
+  /** Include the catalog facts (type, cause, repair action, service affecting) in each item. */
+  isExpanded?: boolean | undefined;
 }
 
 /** A page of the alarm list as ready-made JSON. */
@@ -33,6 +36,8 @@ export interface AlarmPage {
 export class ActiveAlarms {
   private readonly byKey = new Map<string, ActiveAlarm>();
   private readonly byUuid = new Map<string, ActiveAlarm>();
+  // Counts per alarm id and severity, kept as alarms change, so a summary is O(catalog), not O(alarms).
+  private readonly counts = new Map<string, { entry: CatalogEntry; bySeverity: Record<Severity, number> }>();
   private sorted: ActiveAlarm[] | undefined;
 
   constructor(private readonly isSuppressed: (alarmId: string) => boolean) {}
@@ -53,23 +58,41 @@ export class ActiveAlarms {
   put(alarm: Alarm, entry: CatalogEntry): void {
     const key = alarmKey(alarm.alarmId, alarm.entityInstanceId);
     const previous = this.byKey.get(key);
-    if (previous && previous.alarm.uuid !== alarm.uuid) this.byUuid.delete(previous.alarm.uuid);
+    if (previous) {
+      this.count(previous, -1);
+      if (previous.alarm.uuid !== alarm.uuid) this.byUuid.delete(previous.alarm.uuid);
+    }
     const active: ActiveAlarm = { alarm, entry, json: undefined };
     this.byKey.set(key, active);
     this.byUuid.set(alarm.uuid, active);
+    this.count(active, 1);
     this.sorted = undefined;
   }
 
   remove(alarm: Alarm): void {
-    this.byKey.delete(alarmKey(alarm.alarmId, alarm.entityInstanceId));
-    this.byUuid.delete(alarm.uuid);
+    const key = alarmKey(alarm.alarmId, alarm.entityInstanceId);
+    const active = this.byKey.get(key);
+    if (!active) return;
+    this.count(active, -1);
+    this.byKey.delete(key);
+    this.byUuid.delete(active.alarm.uuid);
     this.sorted = undefined;
   }
 
   clear(): void {
     this.byKey.clear();
     this.byUuid.clear();
+    this.counts.clear();
     this.sorted = undefined;
+  }
+
+  private count(active: ActiveAlarm, delta: 1 | -1): void {
+    let counts = this.counts.get(active.entry.id);
+    if (!counts) {
+      counts = { entry: active.entry, bySeverity: { critical: 0, major: 0, minor: 0, warning: 0 } };
+      this.counts.set(active.entry.id, counts);
+    }
+    counts.bySeverity[active.alarm.severity] += delta;
   }
 
   /** Forgets cached JSON of one alarm id (its suppression changed). */
@@ -106,12 +129,23 @@ export class ActiveAlarms {
     };
   }
 
+  /** The short list form: the alarm and its derived flags, without the catalog's texts. */
+  toListItem(active: { alarm: Alarm; entry: CatalogEntry }): AlarmListItem {
+    const { alarm, entry } = active;
+    return {
+      ...alarm,
+      isSuppressed: entry.isSuppressible && this.isSuppressed(alarm.alarmId),
+      isMgmtAffecting: meetsThreshold(alarm.severity, entry.mgmtAffectingSeverity),
+      isDegradeAffecting: meetsThreshold(alarm.severity, entry.degradeAffectingSeverity),
+    };
+  }
+
   /** Counts by severity, leaving out suppressed alarms unless asked. */
   countBySeverity(includeSuppressed: boolean): Record<Severity, number> {
     const counts: Record<Severity, number> = { critical: 0, major: 0, minor: 0, warning: 0 };
-    for (const active of this.byKey.values()) {
-      if (!includeSuppressed && this.isActiveSuppressed(active)) continue;
-      counts[active.alarm.severity] += 1;
+    for (const { entry, bySeverity } of this.counts.values()) {
+      if (!includeSuppressed && entry.isSuppressible && this.isSuppressed(entry.id)) continue;
+      for (const severity of SEVERITIES) counts[severity] += bySeverity[severity];
     }
     return counts;
   }
@@ -119,8 +153,9 @@ export class ActiveAlarms {
   /** Active alarms per alarm id (for metrics). */
   countById(): Map<string, number> {
     const counts = new Map<string, number>();
-    for (const active of this.byKey.values()) {
-      counts.set(active.alarm.alarmId, (counts.get(active.alarm.alarmId) ?? 0) + 1);
+    for (const [alarmId, { bySeverity }] of this.counts) {
+      const total = SEVERITIES.reduce((sum, severity) => sum + bySeverity[severity], 0);
+      if (total > 0) counts.set(alarmId, total);
     }
     return counts;
   }
@@ -138,8 +173,12 @@ export class ActiveAlarms {
     for (; index < sorted.length && itemsJson.length < limit; index++) {
       const active = sorted[index] as ActiveAlarm;
       if (!this.matches(active, filter)) continue;
-      active.json ??= JSON.stringify(this.toView(active));
-      itemsJson.push(active.json);
+      if (filter.isExpanded) {
+        itemsJson.push(JSON.stringify(this.toView(active)));
+      } else {
+        active.json ??= JSON.stringify(this.toListItem(active));
+        itemsJson.push(active.json);
+      }
       last = active;
     }
     let hasMore = false;

@@ -152,15 +152,19 @@ export function validateSeverity(entry: CatalogEntry, severity: Severity): void 
   }
 }
 
-/** An active alarm as the API shows it: the stored alarm plus its catalog facts and derived flags. */
-export interface AlarmView extends Alarm {
+/** An active alarm in a list: the stored alarm and its derived flags. */
+export interface AlarmListItem extends Alarm {
+  isSuppressed: boolean;
+  isMgmtAffecting: boolean;
+  isDegradeAffecting: boolean;
+}
+
+/** An active alarm in full (show, stream, `expand=true` lists): the list item plus its catalog facts. */
+export interface AlarmView extends AlarmListItem {
   alarmType: AlarmType;
   probableCause: string;
   proposedRepairAction: string;
   isServiceAffecting: boolean;
-  isSuppressed: boolean;
-  isMgmtAffecting: boolean;
-  isDegradeAffecting: boolean;
 }
 
 /** What happened to an active alarm; published after the change is committed. */

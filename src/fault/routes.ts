@@ -4,10 +4,18 @@ import { type HttpApp, Page, PageQuery } from '../core/http/routes.js';
 import type { EventStreams } from '../core/http/sse.js';
 import type { AlarmCatalog } from './catalog.js';
 import { registerEventRoutes } from './event-routes.js';
-import { AlarmKeyBody, AlarmViewSchema, RaiseBody, SeveritySchema, SummarySchema } from './schemas.js';
+import {
+  AlarmKeyBody,
+  AlarmListItemSchema,
+  AlarmViewSchema,
+  RaiseBody,
+  SeveritySchema,
+  SummarySchema,
+} from './schemas.js';
 import type { FaultService } from './service.js';
 
 const MAX_BATCH = 1000;
+const MAX_PAGE = 20_000;
 const UuidParams = Type.Object({ uuid: Type.String({ maxLength: 64 }) });
 const strict = { additionalProperties: false } as const;
 
@@ -35,11 +43,19 @@ export function registerFaultRoutes(
             severity: Type.Optional(SeveritySchema),
             isMgmtAffecting: Type.Optional(Type.Boolean()),
             includeSuppressed: Type.Optional(Type.Boolean({ default: false })),
-            ...PageQuery,
+            expand: Type.Optional(
+              Type.Boolean({
+                default: false,
+                description: 'include type, probable cause, repair action, service affecting',
+              }),
+            ),
+            // Pages may be large here: items are cached JSON, so 20,000 cost little more than 1,000.
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
+            next: PageQuery.next,
           },
           strict,
         ),
-        response: { 200: Page(AlarmViewSchema) },
+        response: { 200: Page(Type.Union([AlarmListItemSchema, AlarmViewSchema])) },
       },
     },
     async (request, reply) => {
@@ -52,6 +68,7 @@ export function registerFaultRoutes(
           severity: q.severity,
           isMgmtAffecting: q.isMgmtAffecting,
           includeSuppressed: q.includeSuppressed,
+          isExpanded: q.expand,
         },
         q.limit ?? 100,
         q.next,

@@ -12,22 +12,28 @@ const EntityInstanceSchema = Type.String({
   description: 'e.g. host=controller-0',
 });
 
-export const AlarmViewSchema = Type.Object({
+const listItemFields = {
   uuid: Type.String(),
   alarmId: Type.String(),
   entityTypeId: Type.String(),
   entityInstanceId: Type.String(),
   severity: SeveritySchema,
   reasonText: Type.String(),
-  alarmType: StringEnum(ALARM_TYPES),
-  probableCause: Type.String(),
-  proposedRepairAction: Type.String(),
-  isServiceAffecting: Type.Boolean(),
   isSuppressed: Type.Boolean(),
   isMgmtAffecting: Type.Boolean(),
   isDegradeAffecting: Type.Boolean(),
   raisedAt: Type.String(),
   timestamp: Type.String(),
+};
+
+export const AlarmListItemSchema = Type.Object(listItemFields);
+
+export const AlarmViewSchema = Type.Object({
+  ...listItemFields,
+  alarmType: StringEnum(ALARM_TYPES),
+  probableCause: Type.String(),
+  proposedRepairAction: Type.String(),
+  isServiceAffecting: Type.Boolean(),
 });
 
 export const EventViewSchema = Type.Object({

@@ -39,12 +39,24 @@ export interface BatchResult {
   notActive: number;
 }
 
+/** A change waiting for its commit; its view is built only if someone listens. */
+interface PendingChange {
+  kind: AlarmChange['kind'];
+  event: StoredEvent;
+  alarm: Alarm;
+  entry: CatalogEntry;
+}
+
 interface Mutation {
   deletedUuids: string[];
   upserts: Alarm[];
   events: StoredEvent[];
-  changes: AlarmChange[];
+  changes: PendingChange[];
 }
+
+type AppliedRaise =
+  | { change: 'raised' | 'updated'; alarm: Alarm; entry: CatalogEntry }
+  | { change: 'logged'; event: StoredEvent };
 
 const MAX_REASON = 1024;
 
@@ -97,7 +109,7 @@ export class FaultService {
     const mutation = emptyMutation();
     const result = this.applyRaise(input, entry, mutation);
     await this.commits.add(mutation);
-    return result;
+    return 'event' in result ? result : { change: result.change, alarm: this.active.toView(result) };
   }
 
   /** Clears the active alarm of (alarmId, entityInstanceId); false when none was active (idempotent). */
@@ -252,7 +264,7 @@ export class FaultService {
     return entry;
   }
 
-  private applyRaise(input: RaiseInput, entry: CatalogEntry, mutation: Mutation): RaiseResult {
+  private applyRaise(input: RaiseInput, entry: CatalogEntry, mutation: Mutation): AppliedRaise {
     const now = this.clock.now().toISOString();
     if (entry.kind === 'log') {
       const event = this.event(entry, 'log', input.entityInstanceId, input.severity, input.reasonText, now);
@@ -274,17 +286,15 @@ export class FaultService {
         };
     this.active.put(alarm, entry);
     const event = this.event(entry, 'set', alarm.entityInstanceId, alarm.severity, alarm.reasonText, now);
-    const view = this.active.toView({ alarm, entry });
     mutation.upserts.push(alarm);
     mutation.events.push(event);
     const change = existing ? 'updated' : 'raised';
-    mutation.changes.push({ kind: change, eventSeq: event.seq, eventUuid: event.uuid, alarm: view });
-    return { change, alarm: view };
+    mutation.changes.push({ kind: change, event, alarm, entry });
+    return { change, alarm, entry };
   }
 
   private applyClear(alarm: Alarm, mutation: Mutation): void {
     const entry = this.catalog.get(alarm.alarmId);
-    const view = this.active.toView({ alarm, entry });
     this.active.remove(alarm);
     const now = this.clock.now().toISOString();
     const event = this.event(entry, 'clear', alarm.entityInstanceId, 'clear', alarm.reasonText, now);
@@ -293,7 +303,7 @@ export class FaultService {
     if (raisedHere >= 0) mutation.upserts.splice(raisedHere, 1);
     mutation.deletedUuids.push(alarm.uuid);
     mutation.events.push(event);
-    mutation.changes.push({ kind: 'cleared', eventSeq: event.seq, eventUuid: event.uuid, alarm: view });
+    mutation.changes.push({ kind: 'cleared', event, alarm, entry });
   }
 
   private event(
@@ -345,10 +355,23 @@ export class FaultService {
     this.written += events.length;
     this.eventCount += events.length;
     await this.trimEventLog();
-    for (const mutation of group) for (const change of mutation.changes) this.publish(change);
+    if (this.listeners.size === 0) return;
+    for (const mutation of group) for (const pending of mutation.changes) this.publish(pending);
   }
 
-  private publish(change: AlarmChange): void {
+  private publish(pending: PendingChange): void {
+    // The view is built on first read: listeners that filter a change out never pay for it.
+    const active = this.active;
+    let view: AlarmView | undefined;
+    const change: AlarmChange = {
+      kind: pending.kind,
+      eventSeq: pending.event.seq,
+      eventUuid: pending.event.uuid,
+      get alarm() {
+        view ??= active.toView(pending);
+        return view;
+      },
+    };
     for (const listener of this.listeners) {
       try {
         listener(change);

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { type Database, tablesOf } from '../core/db/database.js';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { type Database, type Dialect, tablesOf } from '../core/db/database.js';
 import type { Alarm, EventRecord, EventState, Severity } from './model.js';
 
 interface AlarmsTable {
@@ -63,15 +63,52 @@ export interface EventFilter {
   beforeSeq?: number | undefined;
 }
 
-// Rows per statement: well under SQLite's limit of 32,766 bound parameters.
-const CHUNK = 500;
+const ALARM_COLUMNS =
+  'uuid, alarm_id, entity_type_id, entity_instance_id, severity, reason_text, raised_at, updated_at';
+const EVENT_COLUMNS =
+  'seq, uuid, event_id, state, entity_type_id, entity_instance_id, severity, reason_text, event_type, ' +
+  'probable_cause, proposed_repair_action, is_service_affecting, timestamp';
+const UPSERT_TAIL =
+  'ON CONFLICT (uuid) DO UPDATE SET severity = excluded.severity, reason_text = excluded.reason_text, ' +
+  'updated_at = excluded.updated_at';
+
+/** SQLite reads the JSON array with json_each; `WHERE true` keeps the upsert unambiguous after a SELECT. */
+const SQLITE_WRITES = {
+  deleteAlarms: 'DELETE FROM alarms WHERE uuid IN (SELECT value FROM json_each(?))',
+  upsertAlarms: `INSERT INTO alarms (${ALARM_COLUMNS}) SELECT ${jsonFields(ALARM_COLUMNS)} FROM json_each(?) WHERE true ${UPSERT_TAIL}`,
+  insertEvents: `INSERT INTO event_log (${EVENT_COLUMNS}) SELECT ${jsonFields(EVENT_COLUMNS)} FROM json_each(?)`,
+};
+
+/** PostgreSQL turns the JSON array into rows with jsonb_to_recordset. */
+const POSTGRES_WRITES = {
+  deleteAlarms: 'DELETE FROM alarms WHERE uuid IN (SELECT jsonb_array_elements_text($1::jsonb))',
+  upsertAlarms:
+    `INSERT INTO alarms (${ALARM_COLUMNS}) SELECT ${ALARM_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS r(` +
+    'uuid text, alarm_id text, entity_type_id text, entity_instance_id text, severity text, reason_text text, ' +
+    `raised_at text, updated_at text) ${UPSERT_TAIL}`,
+  insertEvents:
+    `INSERT INTO event_log (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS r(` +
+    'seq bigint, uuid text, event_id text, state text, entity_type_id text, entity_instance_id text, ' +
+    'severity text, reason_text text, event_type text, probable_cause text, proposed_repair_action text, ' +
+    'is_service_affecting integer, timestamp text)',
+};
+
+function jsonFields(columns: string): string {
+  return columns
+    .split(', ')
+    .map((column) => `value ->> '$.${column}'`)
+    .join(', ');
+}
 
 /** The fault domain's tables: alarms, event_log, event_suppression. */
 export class FaultStore {
   private readonly db: Kysely<FaultTables>;
 
+  private readonly dialect: Dialect;
+
   constructor(database: Database) {
     this.db = tablesOf<FaultTables>(database);
+    this.dialect = database.dialect;
   }
 
   async listAlarms(): Promise<Alarm[]> {
@@ -97,35 +134,20 @@ export class FaultStore {
     return { lastSeq: Number(row?.last ?? 0), count: Number(row?.count ?? 0) };
   }
 
-  /** Applies one group of changes in a single transaction. */
+  /**
+   * Applies one group of changes in a single transaction. Each table gets one statement whose SQL
+   * never changes: the rows travel as one JSON array parameter, so the prepared statement is reused
+   * however many rows a group has (a multi-row VALUES list would be new SQL for every group size).
+   */
   async write(change: FaultWrite): Promise<void> {
+    const statements = this.dialect === 'postgres' ? POSTGRES_WRITES : SQLITE_WRITES;
+    const run = (trx: Kysely<FaultTables>, text: string, rows: unknown[]) =>
+      trx.executeQuery(CompiledQuery.raw(text, [JSON.stringify(rows)]));
     await this.db.transaction().execute(async (trx) => {
-      for (let start = 0; start < change.deletedUuids.length; start += CHUNK) {
-        await trx
-          .deleteFrom('alarms')
-          .where('uuid', 'in', change.deletedUuids.slice(start, start + CHUNK))
-          .execute();
-      }
-      for (let start = 0; start < change.upserts.length; start += CHUNK) {
-        const rows = change.upserts.slice(start, start + CHUNK).map(toAlarmRow);
-        await trx
-          .insertInto('alarms')
-          .values(rows)
-          .onConflict((oc) =>
-            oc.column('uuid').doUpdateSet((eb) => ({
-              severity: eb.ref('excluded.severity'),
-              reason_text: eb.ref('excluded.reason_text'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute();
-      }
-      for (let start = 0; start < change.events.length; start += CHUNK) {
-        await trx
-          .insertInto('event_log')
-          .values(change.events.slice(start, start + CHUNK).map(toEventRow))
-          .execute();
-      }
+      // Deletes first: a cleared alarm and a new raise of the same key may share a group.
+      if (change.deletedUuids.length > 0) await run(trx, statements.deleteAlarms, [...change.deletedUuids]);
+      if (change.upserts.length > 0) await run(trx, statements.upsertAlarms, change.upserts.map(toAlarmRow));
+      if (change.events.length > 0) await run(trx, statements.insertEvents, change.events.map(toEventRow));
     });
   }
 

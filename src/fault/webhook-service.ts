@@ -1,27 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import tls from 'node:tls';
-import type { Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
-import { commonJsExports } from '../core/commonjs.js';
 import { conflict, notFound } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AlarmChange } from './model.js';
+import { WebhookDeliverer } from './webhook-deliverer.js';
 import {
   type AlarmWebhookFilter,
   DEFAULT_MAX_ATTEMPTS,
-  deliveryHeaders,
-  describeFailure,
   type LastDeliveryStatus,
   matchesFilter,
-  nextDelaySeconds,
-  stateAfterFailure,
   validateFilter,
   validateSecret,
   validateWebhookUrl,
 } from './webhook-model.js';
-import type { AlarmWebhook, AlarmWebhookStore, DueDelivery, NewDelivery } from './webhook-store.js';
+import type { AlarmWebhook, AlarmWebhookStore, NewDelivery } from './webhook-store.js';
 
 type Subscribe = (listener: (change: AlarmChange) => void) => () => void;
 
@@ -58,22 +51,8 @@ export interface AlarmWebhookView {
 }
 
 const MAX_WEBHOOKS = 100;
-const CONCURRENCY = 8;
-const CLAIM_BATCH = 64;
-const REQUEST_TIMEOUT_MS = 5_000;
-// Longer than a request can take, so a claimed row is never sent twice by one healthy process.
-const LEASE_MS = 60_000;
 const POLL_INTERVAL_MS = 1_000;
 const MAX_BUFFERED_CHANGES = 10_000;
-const PURGE_EVERY_MS = 600_000;
-const DELIVERED_RETENTION_MS = 86_400_000;
-const FAILED_RETENTION_MS = 7 * 86_400_000;
-const SYSTEM_CA_FILES = [
-  '/etc/ssl/certs/ca-certificates.crt',
-  '/etc/pki/tls/certs/ca-bundle.crt',
-  '/etc/ssl/ca-bundle.pem',
-  '/etc/ssl/cert.pem',
-];
 
 /**
  * Alarm webhooks: subscriptions, a durable outbox and its delivery loop.
@@ -90,22 +69,23 @@ export class AlarmWebhookService {
   private ticking: Promise<void> | undefined;
   private isKicked = false;
   private readonly passes = new Set<Promise<number>>();
-  private dispatcher: Promise<Dispatcher> | undefined;
-  private lastPurgeAt = Number.NEGATIVE_INFINITY;
+  private readonly deliverer: WebhookDeliverer;
   private readonly store: AlarmWebhookStore;
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly random: () => number;
-  private readonly maxAttempts: number;
-  private readonly onDeliveryFailure: () => void;
 
   constructor(options: AlarmWebhookServiceOptions) {
     this.store = options.store;
     this.clock = options.clock;
     this.logger = options.logger;
-    this.random = options.random ?? Math.random;
-    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    this.onDeliveryFailure = options.onDeliveryFailure ?? (() => {});
+    this.deliverer = new WebhookDeliverer({
+      store: options.store,
+      clock: options.clock,
+      logger: options.logger,
+      random: options.random ?? Math.random,
+      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      onDeliveryFailure: options.onDeliveryFailure ?? (() => {}),
+    });
     const listener = (change: AlarmChange) => this.onChange(change);
     const source = options.alarmChanges;
     this.unsubscribe = typeof source === 'function' ? source(listener) : source.subscribe(listener);
@@ -166,9 +146,7 @@ export class AlarmWebhookService {
     if (this.buffered.length > 0) {
       this.logger.error({ count: this.buffered.length }, 'alarm changes not written to the webhook outbox');
     }
-    const dispatcher = this.dispatcher;
-    this.dispatcher = undefined;
-    if (dispatcher) await (await dispatcher).close();
+    await this.deliverer.close();
     this.state = 'stopped';
   }
 
@@ -180,7 +158,7 @@ export class AlarmWebhookService {
     assert.notEqual(this.state, 'stopped', 'the webhook service is stopped');
     if (this.buffered.length > 0) this.flushing ??= this.drain();
     await this.flushing;
-    const pass = this.deliverPass();
+    const pass = this.deliverer.deliverDue();
     this.passes.add(pass);
     try {
       return await pass;
@@ -242,112 +220,6 @@ export class AlarmWebhookService {
     await this.store.insertDeliveries(rows);
   }
 
-  private async deliverPass(): Promise<number> {
-    await this.purgeIfDue();
-    let attempted = 0;
-    for (;;) {
-      const now = this.clock.now();
-      const leaseUntil = new Date(now.getTime() + LEASE_MS).toISOString();
-      const claimed = await this.store.claimDue(now.toISOString(), leaseUntil, CLAIM_BATCH);
-      await forEachLimited(claimed, CONCURRENCY, (delivery) => this.attempt(delivery));
-      attempted += claimed.length;
-      if (claimed.length < CLAIM_BATCH) return attempted;
-    }
-  }
-
-  private async attempt(delivery: DueDelivery): Promise<void> {
-    const outcome = await this.send(delivery);
-    const at = this.clock.now();
-    const attempts = delivery.attempts + 1;
-    const common = {
-      deliveryId: delivery.id,
-      webhookId: delivery.webhookId,
-      previousAttempts: delivery.attempts,
-    };
-    try {
-      if (outcome.error === null) {
-        await this.store.recordAttempt({
-          ...common,
-          state: 'delivered',
-          nextAttemptAt: at.toISOString(),
-          lastStatus: 'delivered',
-          statusCode: outcome.statusCode,
-          error: null,
-          at: at.toISOString(),
-        });
-        return;
-      }
-      this.onDeliveryFailure();
-      const state = stateAfterFailure(attempts, this.maxAttempts);
-      const delayMs = state === 'failed' ? 0 : Math.round(nextDelaySeconds(attempts, this.random) * 1000);
-      await this.store.recordAttempt({
-        ...common,
-        state,
-        nextAttemptAt: new Date(at.getTime() + delayMs).toISOString(),
-        lastStatus: state === 'failed' ? 'failed' : 'retrying',
-        statusCode: outcome.statusCode,
-        error: outcome.error,
-        at: at.toISOString(),
-      });
-      if (state === 'failed') {
-        this.logger.warn(
-          { webhookId: delivery.webhookId, eventUuid: delivery.eventUuid, error: outcome.error },
-          `gave up delivering an alarm webhook event after ${attempts} attempts`,
-        );
-      }
-    } catch (error) {
-      // The row stays claimed until its lease ends and is then sent again: at-least-once holds.
-      this.logger.error(
-        { err: error, deliveryId: delivery.id },
-        'could not record a webhook delivery attempt',
-      );
-    }
-  }
-
-  /** One POST; never throws: a failure is described in `error`. */
-  private async send(delivery: DueDelivery): Promise<{ statusCode: number | null; error: string | null }> {
-    const url = new URL(delivery.url);
-    const { kind } = JSON.parse(delivery.body) as { kind: string };
-    const headers = deliveryHeaders({
-      secret: delivery.secret,
-      at: this.clock.now(),
-      body: delivery.body,
-      eventId: delivery.eventUuid,
-      kind,
-    });
-    const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-    try {
-      this.dispatcher ??= createDispatcher();
-      const dispatcher = await this.dispatcher;
-      const response = await dispatcher.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: 'POST',
-        headers,
-        body: delivery.body,
-        signal,
-      });
-      // The answer's body is not ours to read; a failure to drain it does not undo the status.
-      await response.body.dump().catch(() => undefined);
-      const { statusCode } = response;
-      const isSuccess = statusCode >= 200 && statusCode < 300;
-      return { statusCode, error: isSuccess ? null : `receiver answered ${statusCode}` };
-    } catch (error) {
-      return {
-        statusCode: null,
-        error: signal.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : describeFailure(error),
-      };
-    }
-  }
-
-  private async purgeIfDue(): Promise<void> {
-    const now = this.clock.now().getTime();
-    if (now - this.lastPurgeAt < PURGE_EVERY_MS) return;
-    this.lastPurgeAt = now;
-    await this.store.purge('delivered', new Date(now - DELIVERED_RETENTION_MS).toISOString());
-    await this.store.purge('failed', new Date(now - FAILED_RETENTION_MS).toISOString());
-  }
-
   private schedule(delayMs: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -396,39 +268,4 @@ function toView(webhook: AlarmWebhook): AlarmWebhookView {
     consecutiveFailures: webhook.consecutiveFailures,
     pendingCount: webhook.pendingCount,
   };
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    for (let item = items[next++]; item !== undefined; item = items[next++]) await run(item);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** An HTTP client that verifies HTTPS receivers against Node's roots plus the system's trust store. */
-async function createDispatcher(): Promise<Dispatcher> {
-  const { Agent } = commonJsExports(await import('undici'));
-  const ca = trustedCertificates();
-  return new Agent({
-    connect: { ...(ca === undefined ? {} : { ca }), timeout: REQUEST_TIMEOUT_MS },
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
-  });
-}
-
-function trustedCertificates(): string[] | undefined {
-  // Node 22.15+ reads the system store itself; Node 20 knows only its bundled roots, so read the file.
-  const withSystem = tls as { getCACertificates?: (type: 'default' | 'system') => string[] };
-  if (withSystem.getCACertificates) {
-    return [...withSystem.getCACertificates('default'), ...withSystem.getCACertificates('system')];
-  }
-  const file = SYSTEM_CA_FILES.find((candidate) => fs.existsSync(candidate));
-  if (file === undefined) return undefined;
-  const extra = process.env.NODE_EXTRA_CA_CERTS;
-  return [
-    ...tls.rootCertificates,
-    fs.readFileSync(file, 'utf8'),
-    ...(extra ? [fs.readFileSync(extra, 'utf8')] : []),
-  ];
 }

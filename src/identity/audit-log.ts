@@ -48,13 +48,13 @@ function auditHash(record: Omit<AuditRecord, 'hash'>): string {
 export class AuditLog {
   private last: { seq: number; hash: string } | undefined;
   private loading: Promise<AuditRecord | undefined> | undefined;
-  private isDirReady = false;
+  private file: fs.promises.FileHandle | undefined;
   private readonly commits = new GroupCommit<AuditRecord>((records) => this.writeRecords(records));
 
   constructor(
     private readonly store: AuditStore,
     private readonly clock: Clock,
-    private readonly file: string,
+    private readonly filePath: string,
   ) {}
 
   /** Appends one record; resolves when it is in the table and the file. */
@@ -94,13 +94,18 @@ export class AuditLog {
       this.loading = undefined;
       throw error;
     }
-    if (!this.isDirReady) {
-      await fs.promises.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      this.isDirReady = true;
+    if (!this.file) {
+      await fs.promises.mkdir(path.dirname(this.filePath), { recursive: true, mode: 0o700 });
+      this.file = await fs.promises.open(this.filePath, 'a', 0o600);
     }
-    await fs.promises.appendFile(this.file, records.map((record) => `${JSON.stringify(record)}\n`).join(''), {
-      mode: 0o600,
-    });
+    await this.file.appendFile(records.map((record) => `${JSON.stringify(record)}\n`).join(''));
+  }
+
+  /** Waits for pending records and closes the file. */
+  async close(): Promise<void> {
+    await this.commits.settled();
+    await this.file?.close();
+    this.file = undefined;
   }
 
   /** Newest first, paged by `beforeSeq`. */

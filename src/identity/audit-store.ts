@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import { type Database, tablesOf } from '../core/db/database.js';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { type Database, type Dialect, tablesOf } from '../core/db/database.js';
 
 interface AuditLogTable {
   seq: number;
@@ -18,7 +18,15 @@ interface AuditLogTable {
   hash: string;
 }
 
-const INSERT_CHUNK = 500;
+const COLUMNS =
+  'seq, at, event, username, roles, source, method, path, target, status, request_id, detail, prev_hash, hash';
+const SQLITE_INSERT = `INSERT INTO audit_log (${COLUMNS}) SELECT ${COLUMNS.split(', ')
+  .map((column) => `value ->> '$.${column}'`)
+  .join(', ')} FROM json_each(?)`;
+const POSTGRES_INSERT =
+  `INSERT INTO audit_log (${COLUMNS}) SELECT ${COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, ` +
+  'at text, event text, username text, roles text, source text, method text, path text, target text, ' +
+  'status integer, request_id text, detail text, prev_hash text, hash text)';
 
 /** One stored audit record (column names as in the table, camelCased). */
 export interface AuditRecord {
@@ -51,8 +59,11 @@ export interface AuditFilter {
 export class AuditStore {
   private readonly db: Kysely<{ audit_log: AuditLogTable }>;
 
+  private readonly dialect: Dialect;
+
   constructor(database: Database) {
     this.db = tablesOf<{ audit_log: AuditLogTable }>(database);
+    this.dialect = database.dialect;
   }
 
   async findLast(): Promise<AuditRecord | undefined> {
@@ -65,16 +76,10 @@ export class AuditStore {
     return row ? toRecord(row) : undefined;
   }
 
-  /** Inserts records in one transaction (in chunks that stay under SQLite's parameter limit). */
+  /** Inserts records with one statement whose SQL does not depend on how many there are. */
   async appendMany(records: readonly AuditRecord[]): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      for (let start = 0; start < records.length; start += INSERT_CHUNK) {
-        await trx
-          .insertInto('audit_log')
-          .values(records.slice(start, start + INSERT_CHUNK).map(fromRecord))
-          .execute();
-      }
-    });
+    const text = this.dialect === 'postgres' ? POSTGRES_INSERT : SQLITE_INSERT;
+    await this.db.executeQuery(CompiledQuery.raw(text, [JSON.stringify(records.map(fromRecord))]));
   }
 
   /** Newest first. */

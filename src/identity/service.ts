@@ -15,7 +15,7 @@ import {
   validateUsername,
 } from './model.js';
 import { hashPassword, verifyPassword } from './password.js';
-import type { IdentityStore } from './store.js';
+import type { IdentityStore, TokenRecord } from './store.js';
 
 /** A user as the API shows it: never the password hash. */
 export interface UserView {
@@ -41,8 +41,15 @@ export interface IssuedToken {
   user: UserView;
 }
 
-/** Users, passwords, lockout, tokens and role checks. */
+const TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Users, passwords, lockout, tokens and role checks. Tokens that authenticated are cached by hash (one
+ * controller process owns its database); every change to a user or its tokens evicts that user.
+ */
 export class IdentityService implements AccessControl {
+  private readonly tokens = new Map<string, TokenRecord>();
+
   constructor(
     private readonly store: IdentityStore,
     private readonly clock: Clock,
@@ -92,6 +99,7 @@ export class IdentityService implements AccessControl {
       return { event: checked.event.replace('login.', 'password.change.'), error: checked.error };
     await this.replacePassword(checked.value, newPassword);
     await this.store.deleteUserTokens(username);
+    this.forgetTokensOf(username);
     return { event: 'password.change', value: this.view(await this.getUserRecord(username)) };
   }
 
@@ -149,7 +157,15 @@ export class IdentityService implements AccessControl {
         reason: 'missing',
       });
     }
-    const record = await this.store.findToken(hashToken(token));
+    const tokenHash = hashToken(token);
+    let record = this.tokens.get(tokenHash);
+    if (!record) {
+      record = await this.store.findToken(tokenHash);
+      if (record?.isEnabled) {
+        if (this.tokens.size >= TOKEN_CACHE_SIZE) this.tokens.clear();
+        this.tokens.set(tokenHash, record);
+      }
+    }
     if (!record?.isEnabled) {
       throw new AppError('unauthenticated', 'the token is not valid; log in again with "murm login"', {
         reason: 'unknown',
@@ -182,6 +198,11 @@ export class IdentityService implements AccessControl {
 
   async logout(principal: Principal): Promise<void> {
     await this.store.deleteToken(principal.tokenId);
+    for (const [hash, record] of this.tokens) if (record.id === principal.tokenId) this.tokens.delete(hash);
+  }
+
+  private forgetTokensOf(userName: string): void {
+    for (const [hash, record] of this.tokens) if (record.userName === userName) this.tokens.delete(hash);
   }
 
   /** The caller's account and token. */
@@ -228,6 +249,7 @@ export class IdentityService implements AccessControl {
     const isEnabled = changes.isEnabled ?? user.isEnabled;
     if (!(roles.includes('admin') && isEnabled)) await this.assertAnotherAdmin(name);
     await this.store.updateUser(name, { roles, isEnabled });
+    this.forgetTokensOf(name);
     return this.view(await this.getUserRecord(name));
   }
 
@@ -237,6 +259,7 @@ export class IdentityService implements AccessControl {
     await this.getUserRecord(name);
     await this.assertAnotherAdmin(name);
     await this.store.deleteUser(name);
+    this.forgetTokensOf(name);
   }
 
   /** Sets a password: admins for anyone, others only their own and with the current password. */
@@ -256,6 +279,7 @@ export class IdentityService implements AccessControl {
     }
     await this.replacePassword(user, input.password);
     await this.store.deleteUserTokens(name, actor.username === name ? actor.tokenId : undefined);
+    this.forgetTokensOf(name);
     return this.view(await this.getUserRecord(name));
   }
 
