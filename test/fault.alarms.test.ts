@@ -166,7 +166,10 @@ for (const backend of BACKENDS) {
       assert.equal((await call('GET', '/v1/alarms?next=garbage')).status, 400);
       const short = (await list('?alarmId=100.104&limit=1')).items[0] as Record<string, unknown>;
       assert.equal(short.probableCause, undefined);
-      const expanded = (await list('?alarmId=100.104&limit=1&expand=true')).items[0] as Record<string, unknown>;
+      const expanded = (await list('?alarmId=100.104&limit=1&expand=true')).items[0] as Record<
+        string,
+        unknown
+      >;
       assert.equal(expanded.probableCause, 'threshold-crossed');
       assert.equal(expanded.uuid, short.uuid);
     });
