@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { AppError } from '../core/errors.js';
 import { type HttpApp, Page, PageQuery } from '../core/http/routes.js';
+import { decodeSeqCursor, isoTime, seqPage } from '../core/http/seq-paging.js';
 import type { AuditLog } from './audit-log.js';
 
 const AuditRecordSchema = Type.Object({
@@ -45,23 +45,12 @@ export function registerAuditRoutes(app: HttpApp, audit: AuditLog): void {
     },
     async (request) => {
       const { user, since, until, outcome, limit = 100, next } = request.query;
-      const beforeSeq = next === undefined ? undefined : Number(Buffer.from(next, 'base64url').toString());
-      if (beforeSeq !== undefined && !Number.isInteger(beforeSeq)) {
-        throw new AppError('invalid_input', 'query parameter "next" is not a cursor this server gave out', {
-          field: 'next',
-        });
-      }
-      const iso = (value: string | undefined) =>
-        value === undefined ? undefined : new Date(value).toISOString();
+      const beforeSeq = decodeSeqCursor(next);
       const items = await audit.list(
-        { username: user, since: iso(since), until: iso(until), outcome, beforeSeq },
+        { username: user, since: isoTime(since), until: isoTime(until), outcome, beforeSeq },
         limit + 1,
       );
-      const page = items.slice(0, limit);
-      const last = page.at(-1);
-      return items.length > limit && last
-        ? { items: page, next: Buffer.from(String(last.seq)).toString('base64url') }
-        : { items: page };
+      return seqPage(items, limit);
     },
   );
   app.get(
