@@ -22,8 +22,10 @@ export interface AlarmFilter {
   isExpanded?: boolean | undefined;
 }
 
+const BODY_CACHE_SIZE = 16;
+
 /** A page of the alarm list as ready-made JSON. */
-export interface AlarmPage {
+interface AlarmPage {
   itemsJson: string[];
   next: string | undefined;
 }
@@ -39,6 +41,8 @@ export class ActiveAlarms {
   // Counts per alarm id and severity, kept as alarms change, so a summary is O(catalog), not O(alarms).
   private readonly counts = new Map<string, { entry: CatalogEntry; bySeverity: Record<Severity, number> }>();
   private sorted: ActiveAlarm[] | undefined;
+  // Response bodies of recent list requests, valid until the next change (dashboards poll the same page).
+  private readonly bodies = new Map<string, Buffer>();
 
   constructor(private readonly isSuppressed: (alarmId: string) => boolean) {}
 
@@ -66,7 +70,7 @@ export class ActiveAlarms {
     this.byKey.set(key, active);
     this.byUuid.set(alarm.uuid, active);
     this.count(active, 1);
-    this.sorted = undefined;
+    this.changed();
   }
 
   remove(alarm: Alarm): void {
@@ -76,14 +80,14 @@ export class ActiveAlarms {
     this.count(active, -1);
     this.byKey.delete(key);
     this.byUuid.delete(active.alarm.uuid);
-    this.sorted = undefined;
+    this.changed();
   }
 
   clear(): void {
     this.byKey.clear();
     this.byUuid.clear();
     this.counts.clear();
-    this.sorted = undefined;
+    this.changed();
   }
 
   private count(active: ActiveAlarm, delta: 1 | -1): void {
@@ -98,6 +102,26 @@ export class ActiveAlarms {
   /** Forgets cached JSON of one alarm id (its suppression changed). */
   invalidate(alarmId: string): void {
     for (const active of this.byKey.values()) if (active.alarm.alarmId === alarmId) active.json = undefined;
+    this.changed();
+  }
+
+  private changed(): void {
+    this.sorted = undefined;
+    this.bodies.clear();
+  }
+
+  /** The JSON response body of a list page, reused while nothing changes. */
+  pageBody(filter: AlarmFilter, limit: number, cursor: string | undefined): Buffer {
+    const key = JSON.stringify([filter, limit, cursor]);
+    let body = this.bodies.get(key);
+    if (!body) {
+      const page = this.page(filter, limit, cursor);
+      const next = page.next === undefined ? '' : `,"next":${JSON.stringify(page.next)}`;
+      body = Buffer.from(`{"items":[${page.itemsJson.join(',')}]${next}}`);
+      if (this.bodies.size >= BODY_CACHE_SIZE) this.bodies.clear();
+      this.bodies.set(key, body);
+    }
+    return body;
   }
 
   /** Alarms of an entity and its sub-entities: the id equals the prefix or continues it with ".". */
@@ -161,7 +185,7 @@ export class ActiveAlarms {
   }
 
   /** One page in list order, resuming after the cursor. */
-  page(filter: AlarmFilter, limit: number, cursor: string | undefined): AlarmPage {
+  private page(filter: AlarmFilter, limit: number, cursor: string | undefined): AlarmPage {
     const sorted = this.sortedAlarms();
     let index = 0;
     if (cursor !== undefined) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { GroupCommit } from '../core/db/group-commit.js';
 import { AppError, notFound } from '../core/errors.js';
-import { ActiveAlarms, type AlarmFilter, type AlarmPage } from './active-alarms.js';
+import { ActiveAlarms, type AlarmFilter } from './active-alarms.js';
 import type { AlarmCatalog } from './catalog.js';
 import {
   type Alarm,
@@ -183,9 +183,9 @@ export class FaultService {
     return { ...counts, status: summaryStatus(counts) };
   }
 
-  /** A page of active alarms (most severe first, then newest), as JSON strings ready to send. */
-  listAlarms(filter: AlarmFilter, limit: number, cursor: string | undefined): AlarmPage {
-    return this.active.page(filter, limit, cursor);
+  /** A page of active alarms (most severe first, then newest) as a ready JSON body `{items, next?}`. */
+  listAlarms(filter: AlarmFilter, limit: number, cursor: string | undefined): Buffer {
+    return this.active.pageBody(filter, limit, cursor);
   }
 
   /** An active alarm by uuid; throws `not_found`. */
