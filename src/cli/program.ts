@@ -7,6 +7,7 @@ import { CheckFailedError } from './check-failed.js';
 import { addEventCommands } from './event-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
 import { addUserCommands } from './user-commands.js';
+import { addAlarmWebhookCommands } from './webhook-commands.js';
 
 /** CLI exit codes: scripts can tell usage, auth, not-found, conflict and unavailable apart. */
 export const EXIT_CODES = {
@@ -55,7 +56,8 @@ export function buildProgram(): Command {
       'after',
       `
 Environment: MURM_URL, MURM_CA, MURM_TOKEN (override the stored login), MURM_PASSWORD,
-MURM_NEW_PASSWORD (instead of prompts), MURM_CONFIG_DIR (where "murm login" keeps credentials).
+MURM_NEW_PASSWORD, MURM_WEBHOOK_SECRET (instead of prompts), MURM_CONFIG_DIR (where "murm login" keeps
+credentials).
 Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 not authenticated, 4 forbidden,
 5 not found, 6 conflict, 7 server unavailable.
 
@@ -68,6 +70,7 @@ Examples:
   murm audit verify
   murm alarm list --severity critical
   murm alarm watch
+  murm alarm-webhook add https://noc.example/hooks --min-severity major
   murm event list --since 24h`,
     );
   addAuthCommands(program);
@@ -75,6 +78,7 @@ Examples:
   addAuditCommands(program);
   addAlarmCommands(program);
   addEventCommands(program);
+  addAlarmWebhookCommands(program);
   return program;
 }
 

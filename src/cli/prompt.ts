@@ -1,7 +1,7 @@
 import { createInterface, type Interface } from 'node:readline';
 import { AppError } from '../core/errors.js';
 
-type PasswordEnv = 'MURM_PASSWORD' | 'MURM_NEW_PASSWORD';
+type PasswordEnv = 'MURM_PASSWORD' | 'MURM_NEW_PASSWORD' | 'MURM_WEBHOOK_SECRET';
 
 /** True when a person can answer prompts (stdin is a terminal). */
 export function isInteractive(): boolean {
@@ -19,7 +19,7 @@ export async function readPassword(prompt: string, envName: PasswordEnv): Promis
   if (!value) {
     throw new AppError(
       'invalid_input',
-      `no password given; type it at a terminal, pipe it on stdin, or set ${envName}`,
+      `nothing given; type it at a terminal, pipe it on stdin, or set ${envName}`,
     );
   }
   return value;
