@@ -122,14 +122,15 @@ export function entityTypeOf(entityInstanceId: string): string {
 }
 
 /**
- * Checks an entity instance id: one or more `type=value` pairs joined by `.` (StarlingX's form; values
- * may contain `.` after the first `=` of a pair, as in `host=controller-0.ntp=10.0.0.1`).
+ * Checks an entity instance id: `.`-joined parts, each `type=value` or a bare name, as StarlingX forms
+ * them (`host=controller-0.port=eth0`, `system.certificate.mode=ssl.uuid=…`; values may hold `.` as in
+ * `host=controller-0.ntp=10.0.0.1`). At most 255 characters, no white space.
  */
 export function validateEntityInstanceId(value: string): void {
   if (
     value.length === 0 ||
     value.length > 255 ||
-    !/^[A-Za-z0-9_-]+=/.test(value) ||
+    !/^[A-Za-z0-9_-]+[.=]/.test(value) ||
     /\s/.test(value) ||
     value.includes('\u0000')
   ) {
