@@ -2,7 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { certificateSourcesMigration } from './certs/migrations/0004-certificate-sources.js';
+import { CertificateMonitor } from './certs/monitor.js';
+import { registerCertificateRoutes } from './certs/routes.js';
 import { ensureSitePki } from './certs/site-pki.js';
+import { CertificateSourceStore } from './certs/source-store.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { ServeConfig } from './core/config.js';
 import { type Database, openDatabase } from './core/db/database.js';
@@ -33,7 +37,12 @@ import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
 
 /** Every domain's migrations, in the order they must run. */
-const MIGRATIONS: readonly NamedMigration[] = [identityMigration, faultMigration, faultWebhooksMigration];
+const MIGRATIONS: readonly NamedMigration[] = [
+  identityMigration,
+  faultMigration,
+  faultWebhooksMigration,
+  certificateSourcesMigration,
+];
 
 /** A wired site controller: its HTTP app and services, not yet listening. */
 export interface Site {
@@ -44,6 +53,7 @@ export interface Site {
   readonly audit: AuditLog;
   readonly fault: FaultService;
   readonly webhooks: AlarmWebhookService;
+  readonly certificates: CertificateMonitor;
   close(): Promise<void>;
 }
 
@@ -85,6 +95,19 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     clock,
     maxEvents: config.eventLogMax,
   });
+  const certificates = new CertificateMonitor({
+    store: new CertificateSourceStore(database),
+    fault,
+    clock,
+    logger,
+    // The platform's own certificates: the HTTPS server certificate and the site root CA.
+    platformFiles: [
+      { id: 'platform-api-server', path: path.join(config.dataDir, 'pki', 'server.crt') },
+      { id: 'platform-root-ca', path: path.join(config.dataDir, 'pki', 'ca.crt') },
+    ],
+    auditIntervalMs: config.certAuditIntervalSeconds * 1000,
+  });
+  await certificates.open();
   const metrics = createHttpMetrics();
   const { webhookFailures } = registerFaultMetrics(metrics.registry, fault);
   const webhooks = new AlarmWebhookService({
@@ -112,6 +135,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerAuditRoutes(app, audit);
   registerFaultRoutes(app, { fault, catalog, streams });
   registerAlarmWebhookRoutes(app, webhooks);
+  registerCertificateRoutes(app, certificates);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
@@ -123,8 +147,10 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     audit,
     fault,
     webhooks,
+    certificates,
     async close() {
       isClosing = true;
+      certificates.stop();
       await app.close();
       await fault.settled();
       // After the fault service settles, so changes committed meanwhile still reach the outbox.
@@ -149,6 +175,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
   // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
   site.webhooks.start();
+  site.certificates.start();
   const cleanup = setInterval(
     () => void site.identity.deleteExpiredTokens().catch(() => undefined),
     3_600_000,

@@ -3,6 +3,7 @@ import { AppError, type ErrorCode } from '../core/errors.js';
 import { addAlarmCommands } from './alarm-commands.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addAuthCommands } from './auth-commands.js';
+import { addCertCommands } from './cert-commands.js';
 import { CheckFailedError } from './check-failed.js';
 import { addEventCommands } from './event-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
@@ -71,7 +72,8 @@ Examples:
   murm alarm list --severity critical
   murm alarm watch
   murm alarm-webhook add https://noc.example/hooks --min-severity major
-  murm event list --since 24h`,
+  murm event list --since 24h
+  murm cert list --expiring-within 30d`,
     );
   addAuthCommands(program);
   addUserCommands(program);
@@ -79,6 +81,7 @@ Examples:
   addAlarmCommands(program);
   addEventCommands(program);
   addAlarmWebhookCommands(program);
+  addCertCommands(program);
   return program;
 }
 

@@ -14,6 +14,8 @@ export interface ServeConfig {
   passwordPolicy: PasswordPolicyConfig;
   /** Most event-log records kept; the oldest are removed in batches beyond it. */
   eventLogMax: number;
+  /** Seconds between full certificate audits. */
+  certAuditIntervalSeconds: number;
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -64,6 +66,7 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     adminPassword: env.MURM_ADMIN_PASSWORD || undefined,
     tokenTtlSeconds: positiveInt(env, 'MURM_TOKEN_TTL', 3600),
     eventLogMax: positiveInt(env, 'MURM_EVENT_LOG_MAX', 100_000),
+    certAuditIntervalSeconds: positiveInt(env, 'MURM_CERT_AUDIT_INTERVAL', 3600),
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),

@@ -188,6 +188,14 @@ export class FaultService {
     return this.active.pageBody(filter, limit, cursor);
   }
 
+  /** The active alarm of (alarmId, entityInstanceId), if any: lets a caller raise only what changed. */
+  findActive(
+    alarmId: string,
+    entityInstanceId: string,
+  ): { severity: Severity; reasonText: string } | undefined {
+    return this.active.find(alarmId, entityInstanceId);
+  }
+
   /** An active alarm by uuid; throws `not_found`. */
   getAlarm(uuid: string): AlarmView {
     const view = this.active.view(uuid);

@@ -18,6 +18,7 @@ export function buildServeConfig(database: string, overrides: Partial<ServeConfi
     adminPassword: ADMIN_PASSWORD,
     tokenTtlSeconds: 3600,
     eventLogMax: 100_000,
+    certAuditIntervalSeconds: 3600,
     passwordPolicy: { ...DEFAULT_PASSWORD_POLICY },
     ...overrides,
   };

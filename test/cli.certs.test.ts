@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { EXIT_CODES } from '../src/cli/program.js';
+import { makeCertificate } from './helpers/certs.js';
+import { type CliResult, makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
+
+const ADMIN_PASSWORD = 'Secret-Pass-123';
+const DAY_MS = 86_400_000;
+// No credentials or passwords from the environment of the test run.
+const CLEAN_ENV = { MURM_URL: '', MURM_CA: '', MURM_TOKEN: '', MURM_PASSWORD: '', MURM_NEW_PASSWORD: '' };
+
+interface CertificateView {
+  fingerprint: string;
+  subject: string;
+  sans: string[];
+  notAfter: string;
+  sourceId: string;
+  sourceKind: string;
+  state: string;
+  alarmId: string | null;
+}
+
+interface SourceView {
+  id: string;
+  kind: string;
+  target: string;
+  status: string;
+  error: string | null;
+  certificateCount: number;
+}
+
+interface AlarmView {
+  alarmId: string;
+  entityInstanceId: string;
+}
+
+/** The common names of the three certificates `writeCertificates` puts in a directory. */
+interface CertificateNames {
+  valid: string;
+  expiring: string;
+  expired: string;
+}
+
+let server: ServerProcess;
+let configDir: string;
+let certCount = 0;
+
+before(async () => {
+  server = await startServer({ env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+  configDir = makeTempDir('cli-certs');
+  const login = await murm(['login', '--url', server.url, '--ca', server.caPath], {
+    MURM_PASSWORD: ADMIN_PASSWORD,
+  });
+  assert.equal(login.code, EXIT_CODES.ok, login.stderr);
+});
+
+after(async () => {
+  await server.stop();
+});
+
+function murm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { env: { ...CLEAN_ENV, MURM_CONFIG_DIR: configDir, ...env } });
+}
+
+async function json<T>(args: string[]): Promise<T> {
+  const result = await murm([...args, '-o', 'json']);
+  assert.equal(result.code, EXIT_CODES.ok, result.stderr);
+  return JSON.parse(result.stdout) as T;
+}
+
+/**
+ * A directory with three real certificates: valid for a year and expiring in 10 days (made by
+ * openssl), and expired last month (OpenSSL 3.0 cannot back-date, so `makeCertificate` makes it).
+ */
+async function writeCertificates(): Promise<{ dir: string; names: CertificateNames }> {
+  const dir = makeTempDir('certs');
+  // Keys elsewhere: the directory holds only what is watched.
+  const keys = makeTempDir('cert-keys');
+  certCount += 1;
+  const names = {
+    valid: `valid-${certCount}.test`,
+    expiring: `expiring-${certCount}.test`,
+    expired: `expired-${certCount}.test`,
+  };
+  for (const [name, days] of [
+    [names.valid, 365],
+    [names.expiring, 10],
+  ] as const) {
+    openssl(
+      dir,
+      `req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days ${days} -subj /CN=${name}`,
+      '-keyout',
+      path.join(keys, `${name}.key`),
+      '-out',
+      path.join(dir, `${name}.crt`),
+    );
+  }
+  const expired = await makeCertificate({
+    commonName: names.expired,
+    notBefore: new Date(Date.now() - 365 * DAY_MS),
+    notAfter: new Date(Date.now() - 30 * DAY_MS),
+  });
+  fs.writeFileSync(path.join(dir, `${names.expired}.crt`), expired.pem);
+  fs.rmSync(keys, { recursive: true });
+  return { dir, names };
+}
+
+/** Runs openssl in `cwd`: the arguments of `command` split at spaces, then `paths` (which may hold spaces). */
+function openssl(cwd: string, command: string, ...paths: string[]): void {
+  execFileSync('openssl', [...command.split(' '), ...paths], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+async function addPath(target: string, options: string[] = []): Promise<SourceView> {
+  return json<SourceView>(['cert', 'watch', 'add-path', target, ...options]);
+}
+
+async function remove(source: SourceView): Promise<void> {
+  const removed = await murm(['cert', 'watch', 'remove', source.id]);
+  assert.equal(removed.code, EXIT_CODES.ok, removed.stderr);
+  assert.equal(removed.stdout, `removed certificate source ${source.id}\n`);
+}
+
+async function certAlarms(): Promise<Record<'expiring' | 'expired', AlarmView[]>> {
+  const [expiring, expired] = await Promise.all([
+    json<AlarmView[]>(['alarm', 'list', '--alarm-id', '500.200']),
+    json<AlarmView[]>(['alarm', 'list', '--alarm-id', '500.210']),
+  ]);
+  return { expiring, expired };
+}
+
+function nameOf(cert: CertificateView, names: CertificateNames): string | undefined {
+  return Object.values(names).find((name) => cert.subject.includes(name));
+}
+
+test('watches a directory of certificates and lists the ones expiring within 30 days, soonest first', async () => {
+  const { dir, names } = await writeCertificates();
+  const source = await addPath(dir);
+  try {
+    assert.equal(source.kind, 'path');
+    assert.equal(source.status, 'ok', source.error ?? '');
+    assert.equal(source.certificateCount, 3);
+    const listed = await json<SourceView[]>(['cert', 'watch', 'list']);
+    assert.deepEqual(
+      listed.filter((item) => item.id === source.id).map((item) => [item.status, item.certificateCount]),
+      [['ok', 3]],
+    );
+    const expiring = await json<CertificateView[]>([
+      'cert',
+      'list',
+      '--expiring-within',
+      '30d',
+      '--source',
+      source.id,
+    ]);
+    assert.deepEqual(
+      expiring.map((cert) => [nameOf(cert, names), cert.state]),
+      [
+        [names.expired, 'expired'],
+        [names.expiring, 'expiring'],
+      ],
+    );
+    const all = await json<CertificateView[]>(['cert', 'list', '--source', source.id]);
+    assert.deepEqual(
+      all.map((cert) => nameOf(cert, names)),
+      [names.expired, names.expiring, names.valid],
+    );
+    const table = await murm(['cert', 'list', '--source', source.id, '--state', 'ok']);
+    assert.equal(table.code, EXIT_CODES.ok, table.stderr);
+    const [header, row, ...rest] = table.stdout.trimEnd().split('\n');
+    assert.match(header ?? '', /^NOT AFTER +STATE +SUBJECT +LOCATION +ALARM$/);
+    assert.match(row ?? '', new RegExp(`^\\S+ +ok +.*${names.valid.replaceAll('.', '\\.')}.* +-$`));
+    assert.deepEqual(rest, []);
+  } finally {
+    await remove(source);
+  }
+});
+
+test('shows every field of one certificate by fingerprint', async () => {
+  const { dir, names } = await writeCertificates();
+  const source = await addPath(dir);
+  try {
+    const certs = await json<CertificateView[]>([
+      'cert',
+      'list',
+      '--source',
+      source.id,
+      '--state',
+      'expiring',
+    ]);
+    const [expiring] = certs;
+    assert.ok(expiring);
+    const shown = await json<CertificateView>(['cert', 'show', expiring.fingerprint]);
+    assert.deepEqual(shown, expiring);
+    const table = await murm(['cert', 'show', expiring.fingerprint]);
+    assert.equal(table.code, EXIT_CODES.ok, table.stderr);
+    for (const field of [
+      'FINGERPRINT',
+      'ISSUER',
+      'SANS',
+      'SERIAL',
+      'NOT BEFORE',
+      'KEY TYPE',
+      'SOURCE KIND',
+    ]) {
+      assert.match(table.stdout, new RegExp(`^${field}: `, 'm'));
+    }
+    assert.match(table.stdout, new RegExp(`^SUBJECT: +.*${names.expiring.replaceAll('.', '\\.')}`, 'm'));
+    const missing = await murm(['cert', 'show', 'f'.repeat(64)]);
+    assert.equal(missing.code, EXIT_CODES.notFound, missing.stderr);
+  } finally {
+    await remove(source);
+  }
+});
+
+test('raises one expiring and one expired alarm, and clears them when the source is removed', async () => {
+  const { dir } = await writeCertificates();
+  const source = await addPath(dir, ['--alarm-before', '30d', '--severity', 'major']);
+  let isRemoved = false;
+  try {
+    const raised = await certAlarms();
+    assert.equal(raised.expiring.length, 1, JSON.stringify(raised));
+    assert.equal(raised.expired.length, 1, JSON.stringify(raised));
+    const certs = await json<CertificateView[]>(['cert', 'list', '--source', source.id]);
+    assert.deepEqual(
+      certs.map((cert) => [cert.state, cert.alarmId]),
+      [
+        ['expired', '500.210'],
+        ['expiring', '500.200'],
+        ['ok', null],
+      ],
+    );
+    await remove(source);
+    isRemoved = true;
+    assert.deepEqual(await certAlarms(), { expiring: [], expired: [] });
+    const listed = await json<SourceView[]>(['cert', 'watch', 'list']);
+    assert.equal(
+      listed.find((item) => item.id === source.id),
+      undefined,
+    );
+  } finally {
+    if (!isRemoved) await remove(source);
+  }
+});
+
+test('raises no alarms for a source added with --no-alarm', async () => {
+  const { dir } = await writeCertificates();
+  const source = await addPath(dir, ['--no-alarm']);
+  try {
+    assert.equal(source.certificateCount, 3);
+    assert.deepEqual(await certAlarms(), { expiring: [], expired: [] });
+  } finally {
+    await remove(source);
+  }
+});
+
+test('adds a path that does not exist as a source in error, with the reason', async () => {
+  const target = path.join(makeTempDir('certs-missing'), 'nonexistent');
+  const result = await murm(['cert', 'watch', 'add-path', target]);
+  assert.equal(result.code, EXIT_CODES.ok, result.stderr);
+  const match = /^watching path (\S+) as source (\S+), but it cannot be read: (.+)\n$/.exec(result.stdout);
+  assert.ok(match, result.stdout);
+  assert.equal(match[1], target);
+  const listed = await json<SourceView[]>(['cert', 'watch', 'list']);
+  const source = listed.find((item) => item.id === match[2]);
+  assert.ok(source);
+  assert.equal(source.status, 'error');
+  assert.ok((source.error ?? '') !== '');
+  await remove(source);
+});
+
+test('watches the server own endpoint and lists the site certificates it presents', async () => {
+  const target = new URL(server.url).host;
+  const source = await json<SourceView>(['cert', 'watch', 'add-endpoint', target]);
+  try {
+    assert.equal(source.kind, 'endpoint');
+    assert.equal(source.target, target);
+    assert.equal(source.status, 'ok', source.error ?? '');
+    assert.ok(source.certificateCount >= 1);
+    const certs = await json<CertificateView[]>(['cert', 'list', '--source', source.id]);
+    assert.equal(certs.length, source.certificateCount);
+    assert.ok(certs.every((cert) => cert.sourceKind === 'endpoint' && cert.state === 'ok'));
+    assert.ok(
+      certs.some((cert) => cert.sans.some((san) => san.includes('127.0.0.1'))),
+      JSON.stringify(certs),
+    );
+  } finally {
+    await remove(source);
+  }
+});
+
+test('audits every source and counts certificates by state', async () => {
+  const { dir } = await writeCertificates();
+  const source = await addPath(dir);
+  const broken = await addPath(path.join(makeTempDir('certs-missing'), 'nonexistent'));
+  try {
+    const counts = await json<Record<string, number>>(['cert', 'audit']);
+    assert.ok((counts.sources ?? 0) >= 2, JSON.stringify(counts));
+    assert.ok((counts.certificates ?? 0) >= 3, JSON.stringify(counts));
+    assert.equal(counts.expiring, 1);
+    assert.equal(counts.expired, 1);
+    assert.equal(counts.errors, 1);
+    const table = await murm(['cert', 'audit']);
+    assert.equal(table.code, EXIT_CODES.ok, table.stderr);
+    assert.match(table.stdout, /^SOURCES +CERTIFICATES +EXPIRING +EXPIRED +ERRORS\n\d+ +\d+ +1 +1 +1\n$/);
+    assert.equal(table.stderr, '1 source could not be read; see "murm cert watch list"\n');
+  } finally {
+    await remove(broken);
+    await remove(source);
+  }
+});
+
+test('lists the platform sources and refuses to remove them', async () => {
+  const listed = await json<SourceView[]>(['cert', 'watch', 'list']);
+  const platform = listed.filter((item) => item.kind === 'platform');
+  assert.ok(platform.length >= 1, JSON.stringify(listed));
+  const [first] = platform;
+  assert.ok(first);
+  const refused = await murm(['cert', 'watch', 'remove', first.id]);
+  assert.notEqual(refused.code, EXIT_CODES.ok);
+  assert.match(refused.stderr, /^murm: .+\n$/);
+  const after = await json<SourceView[]>(['cert', 'watch', 'list']);
+  assert.ok(after.some((item) => item.id === first.id));
+});
+
+test('refuses a bad duration and alarm options with --no-alarm with the usage exit code', async () => {
+  const ids = async () => (await json<SourceView[]>(['cert', 'watch', 'list'])).map((item) => item.id);
+  const before = await ids();
+  const badBefore = await murm(['cert', 'watch', 'add-path', '/tmp', '--alarm-before', '3x']);
+  assert.equal(badBefore.code, EXIT_CODES.usage);
+  assert.match(badBefore.stderr, /--alarm-before.*'3x' is invalid. give a duration like 30d/);
+  const badWithin = await murm(['cert', 'list', '--expiring-within', '30']);
+  assert.equal(badWithin.code, EXIT_CODES.usage);
+  const conflicting = await murm([
+    'cert',
+    'watch',
+    'add-endpoint',
+    'x.test:443',
+    '--no-alarm',
+    '--severity',
+    'major',
+  ]);
+  assert.equal(conflicting.code, EXIT_CODES.usage);
+  assert.match(conflicting.stderr, /^murm: --no-alarm raises no alarms/);
+  assert.deepEqual(await ids(), before);
+});
