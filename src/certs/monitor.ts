@@ -41,6 +41,8 @@ export interface CertificateView extends CertificateInfo {
 
 interface Watched extends SourceView {
   certificates: CertificateInfo[];
+  /** Expiry states counted by the last reconcile, so an audit reports without a second pass. */
+  counts: { expiring: number; expired: number };
   entities: Set<string>;
   watcher: fs.FSWatcher | undefined;
   debounce: NodeJS.Timeout | undefined;
@@ -167,8 +169,8 @@ export class CertificateMonitor {
         });
       }
     }
-    return out.sort((a, b) =>
-      a.notAfter < b.notAfter ? -1 : a.notAfter > b.notAfter ? 1 : a.fingerprint.localeCompare(b.fingerprint),
+    return out.sort(
+      (a, b) => compareText(a.notAfter, b.notAfter) || compareText(a.fingerprint, b.fingerprint),
     );
   }
 
@@ -180,15 +182,15 @@ export class CertificateMonitor {
     expired: number;
     errors: number;
   }> {
-    for (const source of this.sources.values()) await this.evaluate(source);
-    const all = this.listCertificates({});
-    return {
-      sources: this.sources.size,
-      certificates: all.length,
-      expiring: all.filter((c) => c.state === 'expiring').length,
-      expired: all.filter((c) => c.state === 'expired').length,
-      errors: [...this.sources.values()].filter((s) => s.status === 'error').length,
-    };
+    const totals = { sources: this.sources.size, certificates: 0, expiring: 0, expired: 0, errors: 0 };
+    for (const source of this.sources.values()) {
+      await this.evaluate(source);
+      totals.certificates += source.certificates.length;
+      totals.expiring += source.counts.expiring;
+      totals.expired += source.counts.expired;
+      if (source.status === 'error') totals.errors += 1;
+    }
+    return totals;
   }
 
   private track(id: string, kind: Watched['kind'], target: string, settings: SourceSettings): Watched {
@@ -202,6 +204,7 @@ export class CertificateMonitor {
       lastCheckedAt: null,
       certificateCount: 0,
       certificates: [],
+      counts: { expiring: 0, expired: 0 },
       entities: new Set(),
       watcher: undefined,
       debounce: undefined,
@@ -270,6 +273,7 @@ export class CertificateMonitor {
     }[] = [];
     const clear: { alarmId: string; entityInstanceId: string }[] = [];
     const entities = new Set<string>();
+    const counts = { expiring: 0, expired: 0 };
     for (const certificate of certificates) {
       const entityInstanceId = certificateEntityId(
         source.kind === 'path' ? 'file' : source.kind,
@@ -277,6 +281,7 @@ export class CertificateMonitor {
       );
       entities.add(entityInstanceId);
       const decision = desiredAlarms(certificate, this.settingsFor(source, certificate), now);
+      if (decision.state !== 'ok') counts[decision.state] += 1;
       if (decision.raise) {
         const active = fault.findActive(decision.raise.alarmId, entityInstanceId);
         const isCurrent =
@@ -297,6 +302,7 @@ export class CertificateMonitor {
         if (fault.findActive(alarmId, entityInstanceId)) clear.push({ alarmId, entityInstanceId });
     }
     source.entities = entities;
+    source.counts = counts;
     for (let start = 0; start < Math.max(raise.length, clear.length); start += BATCH) {
       await fault.applyBatch({
         raise: raise.slice(start, start + BATCH),
@@ -333,4 +339,8 @@ export class CertificateMonitor {
 function view(source: Watched): SourceView {
   const { id, kind, target, settings, status, error, lastCheckedAt, certificateCount } = source;
   return { id, kind, target, settings, status, error, lastCheckedAt, certificateCount };
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
