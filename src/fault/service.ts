@@ -15,6 +15,7 @@ import {
   validateEntityInstanceId,
   validateSeverity,
 } from './model.js';
+import { emptyMutation, type Mutation, mergeMutations, toAlarmChange } from './mutation.js';
 import type { EventFilter, FaultStore, StoredEvent } from './store.js';
 
 /** What raising needs; the catalog supplies everything else. */
@@ -37,21 +38,6 @@ export interface BatchResult {
   logged: number;
   cleared: number;
   notActive: number;
-}
-
-/** A change waiting for its commit; its view is built only if someone listens. */
-interface PendingChange {
-  kind: AlarmChange['kind'];
-  event: StoredEvent;
-  alarm: Alarm;
-  entry: CatalogEntry;
-}
-
-interface Mutation {
-  deletedUuids: string[];
-  upserts: Alarm[];
-  events: StoredEvent[];
-  changes: PendingChange[];
 }
 
 type AppliedRaise =
@@ -341,50 +327,28 @@ export class FaultService {
   }
 
   private async commit(group: Mutation[]): Promise<void> {
-    // Within a group the same alarm may change several times; only its last state is written.
-    const upserts = new Map<string, Alarm>();
-    const deletedUuids: string[] = [];
-    const events: StoredEvent[] = [];
-    for (const mutation of group) {
-      for (const uuid of mutation.deletedUuids) {
-        upserts.delete(uuid);
-        deletedUuids.push(uuid);
-      }
-      for (const alarm of mutation.upserts) upserts.set(alarm.uuid, alarm);
-      events.push(...mutation.events);
-    }
+    const write = mergeMutations(group);
     try {
-      await this.store.write({ deletedUuids, upserts: [...upserts.values()], events });
+      await this.store.write(write);
     } catch (error) {
       // Memory ran ahead of the database; go back to what is stored.
       await this.load();
       throw error;
     }
-    this.written += events.length;
-    this.eventCount += events.length;
+    this.written += write.events.length;
+    this.eventCount += write.events.length;
     await this.trimEventLog();
     if (this.listeners.size === 0) return;
-    for (const mutation of group) for (const pending of mutation.changes) this.publish(pending);
-  }
-
-  private publish(pending: PendingChange): void {
-    // The view is built on first read: listeners that filter a change out never pay for it.
-    const active = this.active;
-    let view: AlarmView | undefined;
-    const change: AlarmChange = {
-      kind: pending.kind,
-      eventSeq: pending.event.seq,
-      eventUuid: pending.event.uuid,
-      get alarm() {
-        view ??= active.toView(pending);
-        return view;
-      },
-    };
-    for (const listener of this.listeners) {
-      try {
-        listener(change);
-      } catch {
-        // A failing listener must not stop the others or the writer.
+    for (const mutation of group) {
+      for (const pending of mutation.changes) {
+        const change = toAlarmChange(pending, this.active);
+        for (const listener of this.listeners) {
+          try {
+            listener(change);
+          } catch {
+            // A failing listener must not stop the others or the writer.
+          }
+        }
       }
     }
   }
@@ -395,8 +359,4 @@ export class FaultService {
     const removed = await this.store.trimEvents(this.lastSeq, this.maxEvents);
     this.eventCount -= removed;
   }
-}
-
-function emptyMutation(): Mutation {
-  return { deletedUuids: [], upserts: [], events: [], changes: [] };
 }
