@@ -1,8 +1,14 @@
 import fs from 'node:fs';
+import type https from 'node:https';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { registerManagedCertificateRoutes } from './certs/managed-routes.js';
+import { ManagedCertificates } from './certs/managed-service.js';
+import { ManagedCertificateStore } from './certs/managed-store.js';
 import { certificateSourcesMigration } from './certs/migrations/0004-certificate-sources.js';
+import { managedCertificatesMigration } from './certs/migrations/0005-managed-certificates.js';
 import { CertificateMonitor } from './certs/monitor.js';
 import { registerCertificateRoutes } from './certs/routes.js';
 import { ensureSitePki } from './certs/site-pki.js';
@@ -42,7 +48,14 @@ const MIGRATIONS: readonly NamedMigration[] = [
   faultMigration,
   faultWebhooksMigration,
   certificateSourcesMigration,
+  managedCertificatesMigration,
 ];
+
+/** The HTTPS server certificate is the managed certificate of this name. */
+const API_SERVER_CERTIFICATE = 'api-server';
+const API_SERVER_DURATION_SECONDS = 365 * 86_400;
+const API_SERVER_RENEW_BEFORE_SECONDS = 30 * 86_400;
+const RENEWAL_INTERVAL_MS = 3_600_000;
 
 /** A wired site controller: its HTTP app and services, not yet listening. */
 export interface Site {
@@ -54,6 +67,7 @@ export interface Site {
   readonly fault: FaultService;
   readonly webhooks: AlarmWebhookService;
   readonly certificates: CertificateMonitor;
+  readonly managedCertificates: ManagedCertificates;
   close(): Promise<void>;
 }
 
@@ -95,15 +109,23 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     clock,
     maxEvents: config.eventLogMax,
   });
+  const managedCertificates = new ManagedCertificates({
+    store: new ManagedCertificateStore(database),
+    clock,
+    logger,
+    dataDir: config.dataDir,
+  });
+  await managedCertificates.open();
   const certificates = new CertificateMonitor({
     store: new CertificateSourceStore(database),
     fault,
     clock,
     logger,
-    // The platform's own certificates: the HTTPS server certificate and the site root CA.
+    // The platform's own certificates: the site root CA and the certificates it issued and renews,
+    // among them the HTTPS server certificate (`pki/managed/api-server.crt`).
     platformFiles: [
-      { id: 'platform-api-server', path: path.join(config.dataDir, 'pki', 'server.crt') },
       { id: 'platform-root-ca', path: path.join(config.dataDir, 'pki', 'ca.crt') },
+      { id: 'platform-managed', path: managedCertificates.directory },
     ],
     auditIntervalMs: config.certAuditIntervalSeconds * 1000,
   });
@@ -136,6 +158,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerFaultRoutes(app, { fault, catalog, streams });
   registerAlarmWebhookRoutes(app, webhooks);
   registerCertificateRoutes(app, certificates);
+  registerManagedCertificateRoutes(app, managedCertificates);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
@@ -148,8 +171,10 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     fault,
     webhooks,
     certificates,
+    managedCertificates,
     async close() {
       isClosing = true;
+      managedCertificates.stop();
       certificates.stop();
       await app.close();
       await fault.settled();
@@ -171,11 +196,13 @@ export async function serve(config: ServeConfig): Promise<void> {
     now: new Date(),
   });
   const site = await openSite({ config, logger, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } });
+  await serveManagedServerCertificate(site, config.listen.host);
   const admin = await site.identity.bootstrapAdmin(config.adminPassword);
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
   // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
   site.webhooks.start();
   site.certificates.start();
+  site.managedCertificates.start(RENEWAL_INTERVAL_MS);
   const cleanup = setInterval(
     () => void site.identity.deleteExpiredTokens().catch(() => undefined),
     3_600_000,
@@ -203,6 +230,34 @@ export async function serve(config: ServeConfig): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The HTTPS server certificate is the managed certificate `api-server`: issued (or renewed, when the
+ * host names changed) before listening, and loaded into the TLS context again whenever it is renewed,
+ * so new connections get the new certificate without a restart (connections open keep the old one).
+ */
+async function serveManagedServerCertificate(site: Site, listenHost: string): Promise<void> {
+  const hosts = certificateHosts(listenHost);
+  const isChanged = await site.managedCertificates.ensure({
+    name: API_SERVER_CERTIFICATE,
+    dns: [...new Set(['localhost', ...hosts.filter((host) => isIP(host) === 0)])],
+    ips: [...new Set(['127.0.0.1', '::1', ...hosts.filter((host) => isIP(host) !== 0)])],
+    keyType: 'ecdsa-p256',
+    durationSeconds: API_SERVER_DURATION_SECONDS,
+    renewBeforeSeconds: API_SERVER_RENEW_BEFORE_SECONDS,
+  });
+  // The monitor evaluated pki/managed before this certificate was written; let it see the new one.
+  if (isChanged) await site.certificates.audit();
+  const server = site.app.server as unknown as https.Server;
+  const load = async () => {
+    const { certPem, keyPem, caPem } = await site.managedCertificates.exportKey(API_SERVER_CERTIFICATE);
+    server.setSecureContext({ key: keyPem, cert: certPem + caPem });
+  };
+  site.managedCertificates.onRenewed(async (name) => {
+    if (name === API_SERVER_CERTIFICATE) await load();
+  });
+  await load();
 }
 
 function printBanner(

@@ -346,3 +346,47 @@ test('refuses a bad duration and alarm options with --no-alarm with the usage ex
   assert.match(conflicting.stderr, /^murm: --no-alarm raises no alarms/);
   assert.deepEqual(await ids(), before);
 });
+
+test('issues, lists, shows, exports and deletes a managed certificate', async () => {
+  const issued = await json<{ name: string; serial: string; dns: string[]; ips: string[] }>([
+    'cert',
+    'issue',
+    'web',
+    '--dns',
+    'web.local,web',
+    '--ip',
+    '10.0.0.9',
+    '--duration',
+    '90d',
+    '--renew-before',
+    '30d',
+    '--key',
+    'rsa-2048',
+  ]);
+  assert.deepEqual([issued.dns, issued.ips], [['web.local', 'web'], ['10.0.0.9']]);
+  const listed = await murm(['cert', 'managed', 'list']);
+  assert.equal(listed.code, EXIT_CODES.ok, listed.stderr);
+  assert.match(listed.stdout, /^NAME +NOT AFTER +RENEWS AT +KEY +NAMES\n/);
+  assert.match(listed.stdout, /\nweb +\S+ +\S+ +rsa-2048 +web\.local,web,10\.0\.0\.9\n/);
+  assert.match(listed.stdout, /\napi-server /);
+  const shown = await murm(['cert', 'managed', 'show', 'web']);
+  assert.match(shown.stdout, new RegExp(`SERIAL: +${issued.serial}`));
+  assert.doesNotMatch(shown.stdout + listed.stdout, /PRIVATE KEY/);
+  const out = makeTempDir('export');
+  const exported = await murm(['cert', 'managed', 'export', 'web', '--out-dir', out]);
+  assert.equal(exported.code, EXIT_CODES.ok, exported.stderr);
+  assert.equal(fs.statSync(path.join(out, 'web.key')).mode & 0o777, 0o600);
+  const verified = execFileSync(
+    'openssl',
+    ['verify', '-CAfile', path.join(out, 'ca.crt'), path.join(out, 'web.crt')],
+    { encoding: 'utf8' },
+  );
+  assert.match(verified, /: OK/);
+  const renewed = await json<{ serial: string }>(['cert', 'managed', 'renew', 'web']);
+  assert.notEqual(renewed.serial, issued.serial);
+  const bad = await murm(['cert', 'issue', 'bad', '--dns', 'a.example', '--duration', 'soon']);
+  assert.equal(bad.code, EXIT_CODES.usage);
+  const deleted = await murm(['cert', 'managed', 'delete', 'web']);
+  assert.equal(deleted.code, EXIT_CODES.ok, deleted.stderr);
+  assert.equal((await murm(['cert', 'managed', 'show', 'web'])).code, EXIT_CODES.notFound);
+});

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import type * as X509 from '@peculiar/x509';
 import { commonJsExports } from '../core/commonjs.js';
-import { invalidInput } from '../core/errors.js';
+import { AppError, invalidInput } from '../core/errors.js';
 
 /** The site's private PKI: a root CA and the HTTPS server certificate it issued. */
 export interface SitePki {
@@ -85,6 +85,19 @@ export async function ensureSitePki(options: {
     serverKeyPem: server.keyPem,
     isNew,
   };
+}
+
+/** The site root CA (certificate and key PEM) under `<dataDir>/pki`; throws `precondition_failed` when it is missing. */
+export async function readSiteCa(dataDir: string): Promise<KeyPairPem> {
+  const paths = pkiPaths(resolve(dataDir, 'pki'));
+  const pair = await readPair(paths.caCert, paths.caKey);
+  if (pair === undefined) {
+    throw new AppError(
+      'precondition_failed',
+      `the site root CA is missing under "${paths.dir}"; start "murm serve" once to create it`,
+    );
+  }
+  return pair;
 }
 
 function pkiPaths(dir: string): PkiPaths {
@@ -182,7 +195,8 @@ function expiresWithin(cert: X509Certificate, now: Date, days: number): boolean 
   return Number.isNaN(validTo) || validTo - now.getTime() <= days * DAY_MS;
 }
 
-async function loadX509(): Promise<X509Module> {
+/** Loads @peculiar/x509 with node's WebCrypto as its provider. */
+export async function loadX509(): Promise<X509Module> {
   // @peculiar/x509 uses tsyringe, which needs the Reflect metadata API loaded first.
   await import('reflect-metadata');
   const x509 = commonJsExports(await import('@peculiar/x509')) as X509Module;
@@ -249,24 +263,26 @@ async function issueServer(
 }
 
 /** A positive 16-byte serial whose first byte is never zero, so DER keeps all 16 bytes. */
-function randomSerial(): string {
+export function randomSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
   return bytes.toString('hex');
 }
 
-async function privateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
+/** A private key as PKCS#8 PEM. */
+export async function privateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
   return `-----BEGIN PRIVATE KEY-----\n${lines.join('\n')}\n-----END PRIVATE KEY-----\n`;
 }
 
-function pemFile(pem: string): string {
+/** A PEM text with LF line ends and one final newline. */
+export function pemFile(pem: string): string {
   return `${pem.replace(/\r\n/g, '\n').trim()}\n`;
 }
 
 /** Writes through a temporary file in the same directory and renames it, so readers never see half a file. */
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const file = await open(tmp, 'wx', mode);

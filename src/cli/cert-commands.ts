@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AppError } from '../core/errors.js';
 import { SEVERITIES, type Severity } from '../fault/model.js';
 import { addPageOptions, type PageFlags, readPages, reportMore } from './alarm-commands.js';
+import { addCertIssueCommands } from './cert-issue-commands.js';
 import { type Column, type OutputFormat, printData, printItem, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
 
@@ -126,7 +127,9 @@ Examples:
   murm cert watch add-endpoint registry.example:443 --severity critical
   murm cert list --expiring-within 30d
   murm cert show 9c4e1f07…
-  murm cert audit`,
+  murm cert audit
+  murm cert issue registry --dns registry.local --ip 10.0.0.5 --duration 90d --renew-before 30d
+  murm cert managed list`,
     );
 
   addPageOptions(
@@ -196,6 +199,7 @@ Examples:
     });
 
   addWatchCommands(cert);
+  addCertIssueCommands(cert);
 }
 
 function addWatchCommands(cert: Command): void {

@@ -1,0 +1,95 @@
+import { createPrivateKey, X509Certificate as NodeX509, webcrypto } from 'node:crypto';
+import { loadX509, pemFile, privateKeyPem, randomSerial } from './site-pki.js';
+
+/** Key algorithms a managed certificate can have. */
+export const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+/** What a leaf certificate is issued for. */
+interface LeafRequest {
+  commonName: string;
+  dns: readonly string[];
+  ips: readonly string[];
+  keyType: KeyType;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** An issued leaf: PEMs, serial (lowercase hex) and the validity actually granted. */
+interface IssuedLeaf {
+  certPem: string;
+  keyPem: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+const KEY_ALGORITHMS = {
+  'ecdsa-p256': { name: 'ECDSA', namedCurve: 'P-256' },
+  'rsa-2048': {
+    name: 'RSASSA-PKCS1-v1_5',
+    modulusLength: 2048,
+    publicExponent: new Uint8Array([1, 0, 1]),
+    hash: 'SHA-256',
+  },
+} as const;
+const CA_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+/** Signs a server/client leaf certificate with the site root CA; notAfter never outlives the CA. */
+export async function issueLeaf(
+  ca: { certPem: string; keyPem: string },
+  request: LeafRequest,
+): Promise<IssuedLeaf> {
+  const x509 = await loadX509();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, CA_KEY, false, ['sign']);
+  const keys = (await webcrypto.subtle.generateKey(KEY_ALGORITHMS[request.keyType], true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+  const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const notAfter = new Date(Math.min(request.notAfter.getTime(), caCert.notAfter.getTime()));
+  const usages =
+    request.keyType === 'rsa-2048'
+      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+      : x509.KeyUsageFlags.digitalSignature;
+  const names = [
+    ...request.dns.map((value) => ({ type: 'dns' as const, value })),
+    ...request.ips.map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const serial = randomSerial();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial,
+    subject: [{ CN: [request.commonName] }],
+    issuer: caCert.subjectName,
+    notBefore: request.notBefore,
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: caKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(usages, true),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
+      new x509.SubjectAlternativeNameExtension(names),
+      caSki === null
+        ? await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey)
+        : new x509.AuthorityKeyIdentifierExtension(caSki.keyId),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const certPem = pemFile(cert.toString('pem'));
+  const issued = new NodeX509(certPem);
+  return {
+    certPem,
+    keyPem: await privateKeyPem(keys.privateKey),
+    serial: issued.serialNumber.toLowerCase(),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
