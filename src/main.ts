@@ -4,15 +4,21 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { registerCaRotationRoutes } from './certs/ca-rotation-routes.js';
+import { CaRotation } from './certs/ca-rotation-service.js';
 import { registerManagedCertificateRoutes } from './certs/managed-routes.js';
 import { ManagedCertificates } from './certs/managed-service.js';
 import { ManagedCertificateStore } from './certs/managed-store.js';
 import { certificateSourcesMigration } from './certs/migrations/0004-certificate-sources.js';
 import { managedCertificatesMigration } from './certs/migrations/0005-managed-certificates.js';
+import { trustedCasMigration } from './certs/migrations/0006-trusted-cas.js';
 import { CertificateMonitor } from './certs/monitor.js';
 import { registerCertificateRoutes } from './certs/routes.js';
 import { ensureSitePki } from './certs/site-pki.js';
 import { CertificateSourceStore } from './certs/source-store.js';
+import { registerTrustedCaRoutes } from './certs/trust-routes.js';
+import { TrustedCas } from './certs/trust-service.js';
+import { TrustedCaStore } from './certs/trust-store.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { ServeConfig } from './core/config.js';
 import { type Database, openDatabase } from './core/db/database.js';
@@ -49,6 +55,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   faultWebhooksMigration,
   certificateSourcesMigration,
   managedCertificatesMigration,
+  trustedCasMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */
@@ -132,12 +139,20 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   await certificates.open();
   const metrics = createHttpMetrics();
   const { webhookFailures } = registerFaultMetrics(metrics.registry, fault);
+  const trustedCas = new TrustedCas({
+    store: new TrustedCaStore(database),
+    clock,
+    logger,
+    dataDir: config.dataDir,
+  });
+  await trustedCas.open();
   const webhooks = new AlarmWebhookService({
     store: new AlarmWebhookStore(database),
     clock,
     alarmChanges: fault,
     logger,
     onDeliveryFailure: () => webhookFailures.inc(),
+    trustedCaBundle: () => trustedCas.bundle(),
   });
   const streams = new EventStreams();
   let isClosing = false;
@@ -159,6 +174,11 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerAlarmWebhookRoutes(app, webhooks);
   registerCertificateRoutes(app, certificates);
   registerManagedCertificateRoutes(app, managedCertificates);
+  registerCaRotationRoutes(
+    app,
+    new CaRotation({ dataDir: config.dataDir, managed: managedCertificates, clock, logger }),
+  );
+  registerTrustedCaRoutes(app, trustedCas);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();

@@ -1,13 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ensureSitePki } from './site-pki.js';
+import { createRootCa, ensureSitePki, readSiteCa } from './site-pki.js';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -202,5 +202,21 @@ describe('ensureSitePki', () => {
     await assert.rejects(httpsStatus(pki.serverCertPem, pki.serverKeyPem, undefined), {
       code: 'SELF_SIGNED_CERT_IN_CHAIN',
     });
+  });
+
+  it('signs with the root of a two-root ca.crt bundle that matches ca.key, and keeps both', async () => {
+    const dataDir = await tempDataDir();
+    const pki = await ensureSitePki({ dataDir, hosts: ['localhost'], now: NOW });
+    const oldRoot = await readFile(pki.caCertPath, 'utf8');
+    const newRoot = await createRootCa('site', NOW);
+    await writeFile(pki.caCertPath, oldRoot + newRoot.certPem);
+    assert.equal((await readSiteCa(dataDir)).certPem, oldRoot);
+    await writeFile(join(dataDir, 'pki', 'ca.key'), newRoot.keyPem);
+    assert.equal((await readSiteCa(dataDir)).certPem, newRoot.certPem);
+    const again = await ensureSitePki({ dataDir, hosts: ['localhost'], now: NOW });
+    assert.equal(again.isNew, false);
+    assert.equal(await readFile(pki.caCertPath, 'utf8'), oldRoot + newRoot.certPem);
+    const server = new X509Certificate(again.serverCertPem);
+    assert.ok(server.verify(new X509Certificate(newRoot.certPem).publicKey));
   });
 });

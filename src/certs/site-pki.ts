@@ -87,10 +87,10 @@ export async function ensureSitePki(options: {
   };
 }
 
-/** The site root CA (certificate and key PEM) under `<dataDir>/pki`; throws `precondition_failed` when it is missing. */
+/** The site root CA that signs (the certificate of `ca.crt` matching `ca.key`, and that key) under `<dataDir>/pki`; throws `precondition_failed` when it is missing. */
 export async function readSiteCa(dataDir: string): Promise<KeyPairPem> {
   const paths = pkiPaths(resolve(dataDir, 'pki'));
-  const pair = await readPair(paths.caCert, paths.caKey);
+  const pair = signingPair(await readPair(paths.caCert, paths.caKey));
   if (pair === undefined) {
     throw new AppError(
       'precondition_failed',
@@ -130,7 +130,7 @@ function normalizeHosts(requested: readonly string[]): string[] {
 }
 
 async function loadCa(paths: PkiPaths, now: Date): Promise<Ca | undefined> {
-  const pair = await readPair(paths.caCert, paths.caKey);
+  const pair = signingPair(await readPair(paths.caCert, paths.caKey));
   if (pair === undefined) return undefined;
   const cert = parseCert(pair.certPem);
   if (cert === undefined || !cert.ca || !keyMatches(cert, pair.keyPem)) return undefined;
@@ -157,6 +157,25 @@ async function loadServer(
       : cert.checkIP(host) !== undefined,
   );
   return hasEveryHost ? pair : undefined;
+}
+
+/**
+ * During a CA rotation `ca.crt` is a bundle of two roots and `ca.key` the key of the one that signs;
+ * picks that root out of the bundle (undefined when none matches).
+ */
+function signingPair(pair: KeyPairPem | undefined): KeyPairPem | undefined {
+  if (pair === undefined) return undefined;
+  const certPem = splitPemCertificates(pair.certPem).find((pem) => {
+    const cert = parseCert(pem);
+    return cert !== undefined && keyMatches(cert, pair.keyPem);
+  });
+  return certPem === undefined ? undefined : { certPem, keyPem: pair.keyPem };
+}
+
+/** Every certificate of a PEM bundle, each as its own PEM file text. */
+export function splitPemCertificates(bundle: string): string[] {
+  const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map(pemFile);
 }
 
 async function readPair(certPath: string, keyPath: string): Promise<KeyPairPem | undefined> {
@@ -202,6 +221,12 @@ export async function loadX509(): Promise<X509Module> {
   const x509 = commonJsExports(await import('@peculiar/x509')) as X509Module;
   x509.cryptoProvider.set(webcrypto);
   return x509;
+}
+
+/** A new site root CA (ECDSA P-256, 10 years). */
+export async function createRootCa(siteName: string, now: Date): Promise<KeyPairPem> {
+  const { certPem, keyPem } = await createCa(await loadX509(), siteName, now);
+  return { certPem, keyPem };
 }
 
 async function createCa(x509: X509Module, siteName: string, now: Date): Promise<Ca> {

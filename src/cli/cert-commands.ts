@@ -2,7 +2,9 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AppError } from '../core/errors.js';
 import { SEVERITIES, type Severity } from '../fault/model.js';
 import { addPageOptions, type PageFlags, readPages, reportMore } from './alarm-commands.js';
+import { addCertCaCommands } from './cert-ca-commands.js';
 import { addCertIssueCommands } from './cert-issue-commands.js';
+import { addCertTrustCommands } from './cert-trust-commands.js';
 import { type Column, type OutputFormat, printData, printItem, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
 
@@ -200,6 +202,8 @@ Examples:
 
   addWatchCommands(cert);
   addCertIssueCommands(cert);
+  addCertTrustCommands(cert);
+  addCertCaCommands(cert);
 }
 
 function addWatchCommands(cert: Command): void {

@@ -13,6 +13,8 @@ interface WebhookDelivererOptions {
   /** A value in [0, 1) for backoff jitter. */
   random: () => number;
   maxAttempts: number;
+  /** Extra CA certificates (PEM) for HTTPS receivers, beside the system's. */
+  trustedCaBundle: () => string;
 }
 
 const CONCURRENCY = 8;
@@ -29,7 +31,7 @@ export class WebhookDeliverer {
   private readonly sender: WebhookSender;
 
   constructor(private readonly options: WebhookDelivererOptions) {
-    this.sender = new WebhookSender(options.clock);
+    this.sender = new WebhookSender(options.clock, options.trustedCaBundle);
   }
 
   /**

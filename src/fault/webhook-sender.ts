@@ -20,11 +20,18 @@ const SYSTEM_CA_FILES = [
   '/etc/ssl/cert.pem',
 ];
 
-/** Sends signed alarm webhook POSTs over one HTTP client, created on first use and closed by `close`. */
+/**
+ * Sends signed alarm webhook POSTs over one HTTP client, created on first use and closed by `close`.
+ * The client is made again when the extra trusted CAs change, so a CA trusted now verifies the next send.
+ */
 export class WebhookSender {
   private dispatcher: Promise<Dispatcher> | undefined;
+  private dispatcherCas = '';
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly trustedCaBundle: () => string = () => '',
+  ) {}
 
   /** One POST; never throws: a failure is described in `error`. */
   async send(delivery: DueDelivery): Promise<SendOutcome> {
@@ -39,8 +46,7 @@ export class WebhookSender {
     });
     const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     try {
-      this.dispatcher ??= createDispatcher();
-      const dispatcher = await this.dispatcher;
+      const dispatcher = await this.currentDispatcher();
       const response = await dispatcher.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
@@ -62,6 +68,18 @@ export class WebhookSender {
     }
   }
 
+  private currentDispatcher(): Promise<Dispatcher> {
+    const cas = this.trustedCaBundle();
+    if (this.dispatcher !== undefined && cas !== this.dispatcherCas) {
+      // Closing waits for the requests the old client already queued, this one's among them if any.
+      void this.dispatcher.then((old) => old.close()).catch(() => undefined);
+      this.dispatcher = undefined;
+    }
+    this.dispatcherCas = cas;
+    this.dispatcher ??= createDispatcher(cas);
+    return this.dispatcher;
+  }
+
   /** Closes the HTTP client, if one was created; a later `send` creates a new one. */
   async close(): Promise<void> {
     const dispatcher = this.dispatcher;
@@ -70,10 +88,12 @@ export class WebhookSender {
   }
 }
 
-/** An HTTP client that verifies HTTPS receivers against Node's roots plus the system's trust store. */
-async function createDispatcher(): Promise<Dispatcher> {
+/** An HTTP client that verifies HTTPS receivers against Node's roots, the system's trust store and `extraCas`. */
+async function createDispatcher(extraCas: string): Promise<Dispatcher> {
   const { Agent } = commonJsExports(await import('undici'));
-  const ca = trustedCertificates();
+  const system = trustedCertificates();
+  // Giving `ca` replaces Node's default roots, so with extra CAs the defaults are listed explicitly.
+  const ca = extraCas === '' ? system : [...(system ?? [...tls.rootCertificates]), extraCas];
   return new Agent({
     connect: { ...(ca === undefined ? {} : { ca }), timeout: REQUEST_TIMEOUT_MS },
     headersTimeout: REQUEST_TIMEOUT_MS,

@@ -29,6 +29,8 @@ interface AlarmWebhookServiceOptions {
   /** A value in [0, 1) for backoff jitter; tests pass a constant. */
   random?: () => number;
   maxAttempts?: number;
+  /** Extra CA certificates (PEM) HTTPS receivers are verified against, beside the system's; asked before each send. */
+  trustedCaBundle?: () => string;
 }
 
 /** A webhook as the API shows it: the secret never, only its first characters. */
@@ -85,6 +87,7 @@ export class AlarmWebhookService {
       random: options.random ?? Math.random,
       maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       onDeliveryFailure: options.onDeliveryFailure ?? (() => {}),
+      trustedCaBundle: options.trustedCaBundle ?? (() => ''),
     });
     const listener = (change: AlarmChange) => this.onChange(change);
     const source = options.alarmChanges;
