@@ -12,6 +12,7 @@ import { ManagedCertificateStore } from './certs/managed-store.js';
 import { certificateSourcesMigration } from './certs/migrations/0004-certificate-sources.js';
 import { managedCertificatesMigration } from './certs/migrations/0005-managed-certificates.js';
 import { trustedCasMigration } from './certs/migrations/0006-trusted-cas.js';
+import { certificateSettingsMigration } from './certs/migrations/0007-certificate-settings.js';
 import { CertificateMonitor } from './certs/monitor.js';
 import { registerCertificateRoutes } from './certs/routes.js';
 import { ensureSitePki } from './certs/site-pki.js';
@@ -56,6 +57,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   certificateSourcesMigration,
   managedCertificatesMigration,
   trustedCasMigration,
+  certificateSettingsMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */

@@ -69,7 +69,10 @@ for (const backend of BACKENDS) {
       );
       const [soon] = await alarms('500.200');
       assert.ok(soon);
-      assert.match(soon.entityInstanceId, /^system\.certificate\.mode=file\.uuid=[0-9a-f]{32}$/);
+      assert.match(
+        soon.entityInstanceId,
+        /^system\.certificate\.mode=file\.uuid=[0-9a-f]{32}\.source=[0-9a-f]{8}$/,
+      );
       assert.equal(soon.severity, 'major');
       assert.match(
         soon.reasonText,
@@ -164,6 +167,61 @@ for (const backend of BACKENDS) {
         ).status,
         400,
       );
+    });
+
+    test('applies per-certificate settings over the source and removes them on reset', async () => {
+      const soon = (await certificates(`?expiringWithin=${30 * 86_400}&state=expiring`)).find((c) =>
+        c.subject.includes('soon'),
+      );
+      assert.ok(soon);
+      const entity = (a: Alarm) => a.reasonText.includes('Certificate soon');
+      const critical = await call('PATCH', `/v1/certificates/${soon.fingerprint}`, {
+        settings: { severity: 'critical', textPrefix: 'db:' },
+      });
+      assert.equal(critical.status, 200, JSON.stringify(critical.body));
+      assert.equal((await alarms('500.200')).find(entity)?.severity, 'critical');
+      await call('PATCH', `/v1/certificates/${soon.fingerprint}`, { settings: { isAlarmEnabled: false } });
+      assert.equal((await alarms('500.200')).filter(entity).length, 0);
+      await call('PATCH', `/v1/certificates/${soon.fingerprint}`, { settings: {} });
+      assert.equal((await alarms('500.200')).find(entity)?.severity, 'major');
+      assert.equal((await call('PATCH', `/v1/certificates/${'0'.repeat(64)}`, { settings: {} })).status, 404);
+      assert.equal(
+        (await call('PATCH', `/v1/certificates/${soon.fingerprint}`, { settings: { alarmBefore: 'soon' } }))
+          .status,
+        400,
+      );
+    });
+
+    test('re-evaluates at once when a file deep in a watched directory changes', async () => {
+      const tree = makeTempDir('cert-tree');
+      const nested = path.join(tree, 'a', 'b');
+      fs.mkdirSync(nested, { recursive: true });
+      const fresh = await makeCertificate({
+        commonName: 'deep',
+        notBefore: start,
+        notAfter: new Date(start.getTime() + 365 * DAY),
+      });
+      fs.writeFileSync(path.join(nested, 'deep.crt'), fresh.pem);
+      const source = (await call('POST', '/v1/certificate-sources', { kind: 'path', target: tree }))
+        .body as Source;
+      t.site.certificates.start();
+      try {
+        const stale = await makeCertificate({
+          commonName: 'deep',
+          notBefore: new Date(start.getTime() - DAY),
+          notAfter: new Date(start.getTime() + 3 * DAY),
+        });
+        fs.writeFileSync(path.join(nested, 'deep.crt'), stale.pem);
+        // Waits for the file-system event (bounded), not for a fixed time.
+        let state = '';
+        for (let attempt = 0; attempt < 100 && state !== 'expiring'; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          state = (await certificates(`?source=${source.id}`))[0]?.state ?? '';
+        }
+        assert.equal(state, 'expiring');
+      } finally {
+        t.site.certificates.stop();
+      }
     });
 
     test('watches a TLS endpoint and alarms on its served chain', async () => {

@@ -35,6 +35,7 @@ interface SourceView {
 interface AlarmView {
   alarmId: string;
   entityInstanceId: string;
+  severity: string;
 }
 
 /** The common names of the three certificates `writeCertificates` puts in a directory. */
@@ -386,7 +387,66 @@ test('issues, lists, shows, exports and deletes a managed certificate', async ()
   assert.notEqual(renewed.serial, issued.serial);
   const bad = await murm(['cert', 'issue', 'bad', '--dns', 'a.example', '--duration', 'soon']);
   assert.equal(bad.code, EXIT_CODES.usage);
-  const deleted = await murm(['cert', 'managed', 'delete', 'web']);
+  const unconfirmed = await murm(['cert', 'managed', 'delete', 'web']);
+  assert.equal(unconfirmed.code, EXIT_CODES.usage);
+  assert.match(unconfirmed.stderr, /without confirmation; pass --yes/);
+  const deleted = await murm(['cert', 'managed', 'delete', 'web', '--yes']);
   assert.equal(deleted.code, EXIT_CODES.ok, deleted.stderr);
   assert.equal((await murm(['cert', 'managed', 'show', 'web'])).code, EXIT_CODES.notFound);
+});
+
+test('exports and deletes a managed certificate by name with the top-level cert commands', async () => {
+  await json(['cert', 'issue', 'top', '--dns', 'top.local']);
+  const out = makeTempDir('export-top');
+  const exported = await murm(['cert', 'export', 'top', '--out-dir', out]);
+  assert.equal(exported.code, EXIT_CODES.ok, exported.stderr);
+  assert.equal(exported.stdout, `wrote top.crt, top.key and ca.crt to ${out}\n`);
+  assert.equal(fs.statSync(path.join(out, 'top.key')).mode & 0o777, 0o600);
+  const help = await murm(['cert', 'delete', '--help']);
+  assert.match(help.stdout, /murm cert managed list/);
+  const deleted = await murm(['cert', 'delete', 'top', '--yes']);
+  assert.equal(deleted.code, EXIT_CODES.ok, deleted.stderr);
+  assert.equal(deleted.stdout, 'deleted managed certificate top\n');
+  assert.equal((await murm(['cert', 'managed', 'show', 'top'])).code, EXIT_CODES.notFound);
+});
+
+test('overrides, disables and resets the alarm settings of one certificate', async () => {
+  const { dir } = await writeCertificates();
+  const source = await addPath(dir, ['--alarm-before', '30d', '--severity', 'major']);
+  try {
+    const [expiring] = await json<CertificateView[]>([
+      'cert',
+      'list',
+      '--source',
+      source.id,
+      '--state',
+      'expiring',
+    ]);
+    assert.ok(expiring);
+    const severities = async () => (await certAlarms()).expiring.map((alarm) => alarm.severity);
+    assert.deepEqual(await severities(), ['major']);
+
+    const critical = await murm(['cert', 'set', expiring.fingerprint, '--severity', 'critical']);
+    assert.equal(critical.code, EXIT_CODES.ok, critical.stderr);
+    assert.equal(
+      critical.stdout,
+      `certificate ${expiring.fingerprint.slice(0, 12)}…: state expiring, alarm 500.200\n`,
+    );
+    assert.deepEqual(await severities(), ['critical']);
+
+    const silenced = await json<CertificateView>(['cert', 'set', expiring.fingerprint, '--no-alarm']);
+    assert.deepEqual([silenced.fingerprint, silenced.alarmId], [expiring.fingerprint, null]);
+    assert.deepEqual(await severities(), []);
+
+    const reset = await json<CertificateView>(['cert', 'set', expiring.fingerprint, '--reset']);
+    assert.equal(reset.alarmId, '500.200');
+    assert.deepEqual(await severities(), ['major']);
+
+    const nothing = await murm(['cert', 'set', expiring.fingerprint]);
+    assert.equal(nothing.code, EXIT_CODES.usage);
+    const both = await murm(['cert', 'set', expiring.fingerprint, '--reset', '--no-alarm']);
+    assert.equal(both.code, EXIT_CODES.usage);
+  } finally {
+    await remove(source);
+  }
 });

@@ -49,6 +49,7 @@ interface Watched extends SourceView {
 }
 
 const FILE_CONCURRENCY = 64;
+const RECURSIVE_WATCH_LIMIT = 2000;
 const ENDPOINT_TIMEOUT_MS = 5000;
 const BATCH = 1000;
 const CERT_ALARMS = ['500.200', '500.210'] as const;
@@ -60,6 +61,8 @@ const CERT_ALARMS = ['500.200', '500.210'] as const;
  */
 export class CertificateMonitor {
   private readonly sources = new Map<string, Watched>();
+  /** Per-certificate settings by fingerprint, applied over the source's. */
+  private overrides = new Map<string, SourceSettings>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -75,6 +78,9 @@ export class CertificateMonitor {
 
   /** Loads the stored sources and the platform's own certificates, and evaluates them all. */
   async open(): Promise<void> {
+    for (const [fingerprint, settings] of await this.deps.store.listCertificateSettings()) {
+      this.overrides.set(fingerprint, JSON.parse(settings) as SourceSettings);
+    }
     for (const platform of this.deps.platformFiles) this.track(platform.id, 'platform', platform.path, {});
     for (const stored of await this.deps.store.list()) {
       this.track(stored.id, stored.kind, stored.target, JSON.parse(stored.settings) as SourceSettings);
@@ -275,10 +281,10 @@ export class CertificateMonitor {
     const entities = new Set<string>();
     const counts = { expiring: 0, expired: 0 };
     for (const certificate of certificates) {
-      const entityInstanceId = certificateEntityId(
-        source.kind === 'path' ? 'file' : source.kind,
-        certificate.fingerprint,
-      );
+      // One alarm per certificate per source, as StarlingX has one per certificate resource: a certificate
+      // held by two sources with different settings is alarmed by each on its own terms.
+      const mode = source.kind === 'path' ? 'file' : source.kind;
+      const entityInstanceId = `${certificateEntityId(mode, certificate.fingerprint)}.source=${source.id}`;
       entities.add(entityInstanceId);
       const decision = desiredAlarms(certificate, this.settingsFor(source, certificate), now);
       if (decision.state !== 'ok') counts[decision.state] += 1;
@@ -311,15 +317,47 @@ export class CertificateMonitor {
     }
   }
 
-  private settingsFor(source: Watched, certificate: CertificateInfo): AlarmSettings {
-    return { ...defaultAlarmSettings(certificate.isCa), ...source.settings };
+  /**
+   * Sets (or with an empty object removes) the alarm settings of one certificate, over its source's,
+   * and re-evaluates the sources that hold it; throws `not_found` for a certificate no source has.
+   */
+  async setCertificateSettings(fingerprint: string, settings: SourceSettings): Promise<CertificateView> {
+    const key = fingerprint.toLowerCase();
+    const holders = [...this.sources.values()].filter((source) =>
+      source.certificates.some((c) => c.fingerprint === key),
+    );
+    if (holders.length === 0) throw notFound('certificate', fingerprint);
+    const isReset = Object.keys(settings).length === 0;
+    await this.deps.store.setCertificateSettings(
+      key,
+      isReset ? undefined : JSON.stringify(settings),
+      this.deps.clock.now().toISOString(),
+    );
+    if (isReset) this.overrides.delete(key);
+    else this.overrides.set(key, settings);
+    for (const source of holders) await this.reconcile(source, source.certificates);
+    const view = this.listCertificates({}).find((certificate) => certificate.fingerprint === key);
+    if (!view) throw notFound('certificate', fingerprint);
+    return view;
   }
 
-  /** Watches a file or a directory (its top level) and re-evaluates shortly after a change. */
+  private settingsFor(source: Watched, certificate: CertificateInfo): AlarmSettings {
+    return {
+      ...defaultAlarmSettings(certificate.isCa),
+      ...source.settings,
+      ...this.overrides.get(certificate.fingerprint),
+    };
+  }
+
+  /** Watches a file or a directory and re-evaluates shortly after a change. */
   private watch(source: Watched): void {
     if (source.kind === 'endpoint' || source.watcher || /[*?]/.test(source.target)) return;
     try {
-      source.watcher = fs.watch(source.target, { persistent: false }, () => {
+      // Whole trees are watched when small; a large tree (one inotify watch per directory) relies on
+      // its top level and the periodic audit.
+      const isRecursive =
+        source.certificateCount <= RECURSIVE_WATCH_LIMIT && fs.statSync(source.target).isDirectory();
+      source.watcher = fs.watch(source.target, { persistent: false, recursive: isRecursive }, () => {
         clearTimeout(source.debounce);
         source.debounce = setTimeout(() => void this.evaluate(source).catch(() => undefined), 300);
       });

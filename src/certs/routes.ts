@@ -14,6 +14,31 @@ const SettingsSchema = Type.Object({
   textPrefix: Type.Optional(Type.String()),
 });
 
+/** Alarm settings as a client gives them (durations as text). */
+const SettingsInput = Type.Object(
+  {
+    isAlarmEnabled: Type.Optional(Type.Boolean()),
+    alarmBefore: Type.Optional(Type.String({ maxLength: 32, description: 'e.g. 30d, 12h, 1w2d' })),
+    severity: Type.Optional(StringEnum(SEVERITIES)),
+    textPrefix: Type.Optional(Type.String({ maxLength: 128 })),
+  },
+  { additionalProperties: false },
+);
+
+function toSourceSettings(given: {
+  isAlarmEnabled?: boolean;
+  alarmBefore?: string;
+  severity?: SourceSettings['severity'];
+  textPrefix?: string;
+}): SourceSettings {
+  const settings: SourceSettings = {};
+  if (given.isAlarmEnabled !== undefined) settings.isAlarmEnabled = given.isAlarmEnabled;
+  if (given.alarmBefore !== undefined) settings.alarmBeforeSeconds = parseDuration(given.alarmBefore);
+  if (given.severity !== undefined) settings.severity = given.severity;
+  if (given.textPrefix !== undefined) settings.textPrefix = given.textPrefix;
+  return settings;
+}
+
 const SourceSchema = Type.Object({
   id: Type.String(),
   kind: StringEnum(['path', 'endpoint', 'platform'] as const),
@@ -103,6 +128,21 @@ export function registerCertificateRoutes(app: HttpApp, monitor: CertificateMoni
       return found;
     },
   );
+  app.patch(
+    '/v1/certificates/:fingerprint',
+    {
+      config: { access: 'configure' },
+      schema: {
+        summary: "Set this certificate's alarm settings over its source's ({} removes them)",
+        tags,
+        params: Type.Object({ fingerprint: Type.String({ maxLength: 64 }) }),
+        body: Type.Object({ settings: SettingsInput }, { additionalProperties: false }),
+        response: { 200: CertificateSchema },
+      },
+    },
+    async (request) =>
+      monitor.setCertificateSettings(request.params.fingerprint, toSourceSettings(request.body.settings)),
+  );
   app.get(
     '/v1/certificate-sources',
     {
@@ -126,19 +166,7 @@ export function registerCertificateRoutes(app: HttpApp, monitor: CertificateMoni
           {
             kind: StringEnum(['path', 'endpoint'] as const),
             target: Type.String({ minLength: 1, maxLength: 4096 }),
-            settings: Type.Optional(
-              Type.Object(
-                {
-                  isAlarmEnabled: Type.Optional(Type.Boolean()),
-                  alarmBefore: Type.Optional(
-                    Type.String({ maxLength: 32, description: 'e.g. 30d, 12h, 1w2d' }),
-                  ),
-                  severity: Type.Optional(StringEnum(SEVERITIES)),
-                  textPrefix: Type.Optional(Type.String({ maxLength: 128 })),
-                },
-                { additionalProperties: false },
-              ),
-            ),
+            settings: Type.Optional(SettingsInput),
           },
           { additionalProperties: false },
         ),
@@ -146,12 +174,7 @@ export function registerCertificateRoutes(app: HttpApp, monitor: CertificateMoni
       },
     },
     async (request, reply) => {
-      const given = request.body.settings ?? {};
-      const settings: SourceSettings = {};
-      if (given.isAlarmEnabled !== undefined) settings.isAlarmEnabled = given.isAlarmEnabled;
-      if (given.alarmBefore !== undefined) settings.alarmBeforeSeconds = parseDuration(given.alarmBefore);
-      if (given.severity !== undefined) settings.severity = given.severity;
-      if (given.textPrefix !== undefined) settings.textPrefix = given.textPrefix;
+      const settings = toSourceSettings(request.body.settings ?? {});
       const source = await monitor.addSource({
         kind: request.body.kind,
         target: request.body.target,

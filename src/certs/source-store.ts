@@ -9,6 +9,12 @@ interface CertificateSourcesTable {
   created_at: string;
 }
 
+interface CertificateSettingsTable {
+  fingerprint: string;
+  settings: string;
+  updated_at: string;
+}
+
 /** A stored watch source; `settings` is the JSON of its alarm settings. */
 export interface StoredSource {
   id: string;
@@ -18,12 +24,36 @@ export interface StoredSource {
   createdAt: string;
 }
 
-/** The `certificate_sources` table. */
+type SourceTables = {
+  certificate_sources: CertificateSourcesTable;
+  certificate_settings: CertificateSettingsTable;
+};
+
+/** The `certificate_sources` table and the per-certificate `certificate_settings` overrides. */
 export class CertificateSourceStore {
-  private readonly db: Kysely<{ certificate_sources: CertificateSourcesTable }>;
+  private readonly db: Kysely<SourceTables>;
 
   constructor(database: Database) {
-    this.db = tablesOf<{ certificate_sources: CertificateSourcesTable }>(database);
+    this.db = tablesOf<SourceTables>(database);
+  }
+
+  /** Per-certificate settings (JSON) by fingerprint. */
+  async listCertificateSettings(): Promise<Map<string, string>> {
+    const rows = await this.db.selectFrom('certificate_settings').selectAll().execute();
+    return new Map(rows.map((row) => [row.fingerprint, row.settings]));
+  }
+
+  /** Stores the override of one certificate, or removes it when `settings` is undefined. */
+  async setCertificateSettings(fingerprint: string, settings: string | undefined, at: string): Promise<void> {
+    if (settings === undefined) {
+      await this.db.deleteFrom('certificate_settings').where('fingerprint', '=', fingerprint).execute();
+      return;
+    }
+    await this.db
+      .insertInto('certificate_settings')
+      .values({ fingerprint, settings, updated_at: at })
+      .onConflict((oc) => oc.column('fingerprint').doUpdateSet({ settings, updated_at: at }))
+      .execute();
   }
 
   async list(): Promise<StoredSource[]> {

@@ -3,7 +3,11 @@ import { AppError } from '../core/errors.js';
 import { SEVERITIES, type Severity } from '../fault/model.js';
 import { addPageOptions, type PageFlags, readPages, reportMore } from './alarm-commands.js';
 import { addCertCaCommands } from './cert-ca-commands.js';
-import { addCertIssueCommands } from './cert-issue-commands.js';
+import {
+  addCertIssueCommands,
+  addManagedDeleteCommand,
+  addManagedExportCommand,
+} from './cert-issue-commands.js';
 import { addCertTrustCommands } from './cert-trust-commands.js';
 import { type Column, type OutputFormat, printData, printItem, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
@@ -68,6 +72,10 @@ interface WatchFlags {
   textPrefix?: string;
 }
 
+interface SetFlags extends WatchFlags {
+  reset?: true;
+}
+
 const DURATION_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
 const DURATION_HINT = 'give a duration like 30d, 12h or 1w2d (units s, m, h, d, w)';
 
@@ -129,6 +137,7 @@ Examples:
   murm cert watch add-endpoint registry.example:443 --severity critical
   murm cert list --expiring-within 30d
   murm cert show 9c4e1f07…
+  murm cert set 9c4e1f07… --severity critical
   murm cert audit
   murm cert issue registry --dns registry.local --ip 10.0.0.5 --duration 90d --renew-before 30d
   murm cert managed list`,
@@ -200,10 +209,65 @@ Examples:
       }
     });
 
+  addSetCommand(cert);
   addWatchCommands(cert);
   addCertIssueCommands(cert);
+  const managedNote =
+    '\nNAME is a managed certificate, one the site CA issued (see "murm cert managed list");' +
+    ' "murm cert list" and "murm cert show" take fingerprints instead.';
+  addManagedExportCommand(cert, 'murm cert').addHelpText('after', managedNote);
+  addManagedDeleteCommand(cert, 'murm cert').addHelpText('after', managedNote);
   addCertTrustCommands(cert);
   addCertCaCommands(cert);
+}
+
+/** `murm cert set`: alarm settings for one certificate, over those of its source. */
+function addSetCommand(cert: Command): void {
+  cert
+    .command('set')
+    .description("change the alarm settings of one certificate, over its source's settings")
+    .argument('<fingerprint>', 'SHA-256 fingerprint (hex), as "murm cert list -o json" shows it')
+    .option(
+      '--alarm-before <duration>',
+      'raise the expiring alarm this long before expiry, like 30d',
+      parseDurationText,
+    )
+    .addOption(new Option('--severity <severity>', 'severity of the expiring alarm').choices(SEVERITIES))
+    .option('--text-prefix <text>', 'put this before the reason text of its alarms')
+    .option('--no-alarm', 'raise no alarms for this certificate')
+    .option('--reset', "drop this certificate's settings; its source's settings apply again")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  murm cert set 9c4e1f07… --alarm-before 60d --severity critical
+  murm cert set 9c4e1f07… --no-alarm
+  murm cert set 9c4e1f07… --reset`,
+    )
+    .action(async (fingerprint: string, flags: SetFlags, command: Command) => {
+      const body = { settings: buildCertificateSettings(flags) };
+      const path = `/v1/certificates/${encodeURIComponent(fingerprint)}`;
+      const changed = await withApi(command, (api) => api.patch<CertificateView>(path, body));
+      const line = `certificate ${changed.fingerprint.slice(0, 12)}…: state ${changed.state}, alarm ${changed.alarmId ?? 'none'}`;
+      await report(globalOptions(command).output, changed, line);
+    });
+}
+
+function buildCertificateSettings(flags: SetFlags): Record<string, string | boolean> {
+  const settings = buildSettings(flags);
+  if (flags.reset) {
+    if (settings !== undefined) {
+      throw new AppError('invalid_input', '--reset drops every setting; give it alone, or drop --reset');
+    }
+    return {};
+  }
+  if (settings === undefined) {
+    throw new AppError(
+      'invalid_input',
+      'nothing to change; give --alarm-before, --severity, --text-prefix, --no-alarm or --reset',
+    );
+  }
+  return settings;
 }
 
 function addWatchCommands(cert: Command): void {

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { AppError } from '../core/errors.js';
 import { type Column, type OutputFormat, printData, printItem, printList } from './output.js';
+import { confirm, isInteractive } from './prompt.js';
 import { globalOptions, withApi } from './session.js';
 
 const KEY_TYPES = ['ecdsa-p256', 'rsa-2048'] as const;
@@ -110,7 +112,7 @@ Examples:
   murm cert managed show api-server
   murm cert managed renew registry
   murm cert managed export registry --out-dir ./registry-tls
-  murm cert managed delete registry`,
+  murm cert managed delete registry --yes`,
     );
 
   managed
@@ -149,11 +151,21 @@ Examples:
       );
     });
 
-  managed
+  addManagedExportCommand(managed, 'murm cert managed');
+  addManagedDeleteCommand(managed, 'murm cert managed');
+}
+
+/** `export` on `parent` (`murm cert managed`, or `murm cert` itself): a managed certificate with its key. */
+export function addManagedExportCommand(parent: Command, prefix: string): Command {
+  return parent
     .command('export')
-    .description('export the certificate, its private key and the site CA (admins only)')
-    .argument('<name>', 'as "murm cert managed list" shows it')
+    .description('export a managed certificate, its private key and the site CA (admins only)')
+    .argument('<name>', 'a managed certificate, as "murm cert managed list" shows it')
     .option('--out-dir <dir>', 'write <name>.crt, <name>.key (mode 0600) and ca.crt there')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  ${prefix} export registry --out-dir ./registry-tls\n  ${prefix} export registry -o json`,
+    )
     .action(async (name: string, flags: { outDir?: string }, command: Command) => {
       const exported = await withApi(command, (api) =>
         api.get<ExportView>(`/v1/managed-certificates/${encodeURIComponent(name)}/export`),
@@ -172,15 +184,36 @@ Examples:
       fs.writeFileSync(path.join(flags.outDir, 'ca.crt'), exported.caPem);
       process.stdout.write(`wrote ${name}.crt, ${name}.key and ca.crt to ${flags.outDir}\n`);
     });
+}
 
-  managed
+/** `delete` on `parent` (`murm cert managed`, or `murm cert` itself): a managed certificate and its key file. */
+export function addManagedDeleteCommand(parent: Command, prefix: string): Command {
+  return parent
     .command('delete')
     .description('delete a managed certificate and its key file')
-    .argument('<name>', 'as "murm cert managed list" shows it')
-    .action(async (name: string, _flags: unknown, command: Command) => {
-      await withApi(command, (api) => api.delete(`/v1/managed-certificates/${encodeURIComponent(name)}`));
-      process.stdout.write(`deleted managed certificate ${name}\n`);
+    .argument('<name>', 'a managed certificate, as "murm cert managed list" shows it')
+    .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
+    .addHelpText('after', `\nExamples:\n  ${prefix} delete registry\n  ${prefix} delete registry --yes`)
+    .action(async (name: string, flags: { yes?: true }, command: Command) => {
+      const isDeleted = await withApi(command, async (api) => {
+        if (!flags.yes && !(await isConfirmed(name))) return false;
+        await api.delete(`/v1/managed-certificates/${encodeURIComponent(name)}`);
+        return true;
+      });
+      process.stdout.write(
+        isDeleted ? `deleted managed certificate ${name}\n` : `managed certificate ${name} not deleted\n`,
+      );
     });
+}
+
+async function isConfirmed(name: string): Promise<boolean> {
+  if (!isInteractive()) {
+    throw new AppError(
+      'invalid_input',
+      `refusing to delete managed certificate "${name}" without confirmation; pass --yes`,
+    );
+  }
+  return confirm(`Delete managed certificate "${name}" and its key?`);
 }
 
 function renewsAt(cert: ManagedCertificateView): string {
