@@ -124,3 +124,23 @@ test('prints help with examples for murm and murm user, exiting 0', async () => 
   assert.match(root.stdout, /login/);
   assert.match(user.stdout, /set-password/);
 });
+
+test('exits quietly when the reader of its output goes away (murm … | head)', async () => {
+  const { spawn } = await import('node:child_process');
+  const { REPO_ROOT } = await import('./helpers/processes.js');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/murm.ts', 'cert', '--help'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  // Close our end of the pipe before it writes, as `head` does once it has read enough.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) =>
+    child.on('close', (exitCode) => resolve(exitCode)),
+  );
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE/);
+});

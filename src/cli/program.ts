@@ -87,6 +87,11 @@ Examples:
 
 /** Parses and runs; prints one actionable line on failure and exits with the mapped code. */
 export async function runProgram(program: Command, argv: readonly string[]): Promise<void> {
+  // `murm alarm list | head` closes the pipe early; that is the reader's choice, not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_CODES.ok);
+    throw error;
+  });
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {
