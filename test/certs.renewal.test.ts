@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
-import { httpsRequest } from './helpers/https.js';
+import { httpsRequest, loginOverHttps } from './helpers/https.js';
 import { type ServerProcess, startServer } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Renewal-Pass-0001';
@@ -48,13 +48,7 @@ for (const backend of BACKENDS) {
         env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD },
         args: backend.name === 'postgres' ? ['--database', database.url] : [],
       });
-      const login = await httpsRequest(`${server.url}/v1/auth/tokens`, {
-        caPath: server.caPath,
-        method: 'POST',
-        body: { username: 'admin', password: ADMIN_PASSWORD },
-      });
-      assert.equal(login.status, 201, login.text);
-      token = (login.body as { token: string }).token;
+      token = await loginOverHttps(server, 'admin', ADMIN_PASSWORD);
     });
     after(async () => {
       await server.stop('SIGKILL');

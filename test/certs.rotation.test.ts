@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_CODES } from '../src/cli/program.js';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
-import { httpsRequest } from './helpers/https.js';
+import { httpsRequest, loginOverHttps } from './helpers/https.js';
 import { makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Rotation-Pass-0001';
@@ -104,13 +104,7 @@ for (const backend of BACKENDS) {
         env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD },
         args: backend.name === 'postgres' ? ['--database', database.url] : [],
       });
-      const login = await httpsRequest(`${server.url}/v1/auth/tokens`, {
-        caPath: server.caPath,
-        method: 'POST',
-        body: { username: 'admin', password: ADMIN_PASSWORD },
-      });
-      assert.equal(login.status, 201, login.text);
-      token = (login.body as { token: string }).token;
+      token = await loginOverHttps(server, 'admin', ADMIN_PASSWORD);
     });
     after(async () => {
       await server.stop('SIGKILL');

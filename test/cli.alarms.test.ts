@@ -4,20 +4,11 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT_CODES } from '../src/cli/program.js';
 import type { AlarmSummary, AlarmView } from '../src/fault/model.js';
-import {
-  type CliResult,
-  makeTempDir,
-  REPO_ROOT,
-  runCli,
-  type ServerProcess,
-  startServer,
-} from './helpers/processes.js';
+import { type CliSession, openCliSession } from './helpers/cli-session.js';
+import { type CliResult, REPO_ROOT, type ServerProcess, startServer } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 const WAIT_MS = 30_000;
-// No credentials or passwords from the environment of the test run.
-const CLEAN_ENV = { MURM_URL: '', MURM_CA: '', MURM_TOKEN: '', MURM_PASSWORD: '', MURM_NEW_PASSWORD: '' };
-
 interface EventView {
   seq: number;
   uuid: string;
@@ -34,15 +25,11 @@ interface ChangeLine {
 }
 
 let server: ServerProcess;
-let configDir: string;
+let session: CliSession;
 
 before(async () => {
-  server = await startServer({ env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD } });
-  configDir = makeTempDir('cli-alarms');
-  const login = await murm(['login', '--url', server.url, '--ca', server.caPath], {
-    MURM_PASSWORD: ADMIN_PASSWORD,
-  });
-  assert.equal(login.code, EXIT_CODES.ok, login.stderr);
+  session = await openCliSession('cli-alarms', ADMIN_PASSWORD);
+  server = session.server;
 });
 
 after(async () => {
@@ -50,13 +37,11 @@ after(async () => {
 });
 
 function murm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { env: { ...CLEAN_ENV, MURM_CONFIG_DIR: configDir, ...env } });
+  return session.murm(args, env);
 }
 
-async function json<T>(args: string[]): Promise<T> {
-  const result = await murm([...args, '-o', 'json']);
-  assert.equal(result.code, EXIT_CODES.ok, result.stderr);
-  return JSON.parse(result.stdout) as T;
+function json<T>(args: string[]): Promise<T> {
+  return session.json<T>(args);
 }
 
 function raise(
@@ -90,7 +75,7 @@ class Watcher {
       ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'murm.ts'), 'alarm', 'watch', ...args],
       {
         cwd: REPO_ROOT,
-        env: { ...process.env, ...CLEAN_ENV, MURM_CONFIG_DIR: configDir },
+        env: { ...process.env, ...session.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

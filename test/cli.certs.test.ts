@@ -5,13 +5,11 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT_CODES } from '../src/cli/program.js';
 import { makeCertificate } from './helpers/certs.js';
-import { type CliResult, makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
+import { type CliSession, openCliSession } from './helpers/cli-session.js';
+import { type CliResult, makeTempDir, type ServerProcess } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 const DAY_MS = 86_400_000;
-// No credentials or passwords from the environment of the test run.
-const CLEAN_ENV = { MURM_URL: '', MURM_CA: '', MURM_TOKEN: '', MURM_PASSWORD: '', MURM_NEW_PASSWORD: '' };
-
 interface CertificateView {
   fingerprint: string;
   subject: string;
@@ -46,16 +44,12 @@ interface CertificateNames {
 }
 
 let server: ServerProcess;
-let configDir: string;
+let session: CliSession;
 let certCount = 0;
 
 before(async () => {
-  server = await startServer({ env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD } });
-  configDir = makeTempDir('cli-certs');
-  const login = await murm(['login', '--url', server.url, '--ca', server.caPath], {
-    MURM_PASSWORD: ADMIN_PASSWORD,
-  });
-  assert.equal(login.code, EXIT_CODES.ok, login.stderr);
+  session = await openCliSession('cli-certs', ADMIN_PASSWORD);
+  server = session.server;
 });
 
 after(async () => {
@@ -63,13 +57,11 @@ after(async () => {
 });
 
 function murm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { env: { ...CLEAN_ENV, MURM_CONFIG_DIR: configDir, ...env } });
+  return session.murm(args, env);
 }
 
-async function json<T>(args: string[]): Promise<T> {
-  const result = await murm([...args, '-o', 'json']);
-  assert.equal(result.code, EXIT_CODES.ok, result.stderr);
-  return JSON.parse(result.stdout) as T;
+function json<T>(args: string[]): Promise<T> {
+  return session.json<T>(args);
 }
 
 /**

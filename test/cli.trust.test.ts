@@ -5,13 +5,11 @@ import { after, before, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { EXIT_CODES } from '../src/cli/program.js';
 import { makeCertificate } from './helpers/certs.js';
-import { type CliResult, makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
+import { type CliSession, openCliSession } from './helpers/cli-session.js';
+import { type CliResult, makeTempDir, type ServerProcess } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 const YEAR_MS = 365 * 86_400_000;
-// No credentials or passwords from the environment of the test run.
-const CLEAN_ENV = { MURM_URL: '', MURM_CA: '', MURM_TOKEN: '', MURM_PASSWORD: '', MURM_NEW_PASSWORD: '' };
-
 interface TrustedCaView {
   fingerprint: string;
   subject: string;
@@ -19,15 +17,11 @@ interface TrustedCaView {
 }
 
 let server: ServerProcess;
-let configDir: string;
+let session: CliSession;
 
 before(async () => {
-  server = await startServer({ env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD } });
-  configDir = makeTempDir('cli-trust');
-  const login = await murm(['login', '--url', server.url, '--ca', server.caPath], {
-    MURM_PASSWORD: ADMIN_PASSWORD,
-  });
-  assert.equal(login.code, EXIT_CODES.ok, login.stderr);
+  session = await openCliSession('cli-trust', ADMIN_PASSWORD);
+  server = session.server;
 });
 
 after(async () => {
@@ -35,7 +29,7 @@ after(async () => {
 });
 
 function murm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { env: { ...CLEAN_ENV, MURM_CONFIG_DIR: configDir, ...env } });
+  return session.murm(args, env);
 }
 
 function writeFile(name: string, text: string): string {

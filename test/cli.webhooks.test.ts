@@ -6,29 +6,20 @@ import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { EXIT_CODES } from '../src/cli/program.js';
 import type { AlarmWebhookView } from '../src/fault/webhook-service.js';
-import { type CliResult, makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
+import { type CliSession, openCliSession } from './helpers/cli-session.js';
+import type { CliResult, ServerProcess } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 const SECRET = 'whsec-cli-0123456789abcdef';
 const WAIT_MS = 15_000;
 const POLL_MS = 100;
-// No credentials, passwords or secrets from the environment of the test run.
-const CLEAN_ENV = {
-  MURM_URL: '',
-  MURM_CA: '',
-  MURM_TOKEN: '',
-  MURM_PASSWORD: '',
-  MURM_NEW_PASSWORD: '',
-  MURM_WEBHOOK_SECRET: '',
-};
-
 interface Received {
   headers: http.IncomingHttpHeaders;
   body: string;
 }
 
 let server: ServerProcess;
-let configDir: string;
+let session: CliSession;
 let receiver: http.Server;
 let receiverUrl: string;
 const received: Received[] = [];
@@ -47,12 +38,8 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  server = await startServer({ env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD } });
-  configDir = makeTempDir('cli-webhooks');
-  const login = await murm(['login', '--url', server.url, '--ca', server.caPath], {
-    MURM_PASSWORD: ADMIN_PASSWORD,
-  });
-  assert.equal(login.code, EXIT_CODES.ok, login.stderr);
+  session = await openCliSession('cli-webhooks', ADMIN_PASSWORD);
+  server = session.server;
 });
 
 after(async () => {
@@ -62,13 +49,11 @@ after(async () => {
 });
 
 function murm(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return runCli(args, { env: { ...CLEAN_ENV, MURM_CONFIG_DIR: configDir, ...env } });
+  return session.murm(args, env);
 }
 
-async function json<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
-  const result = await murm([...args, '-o', 'json'], env);
-  assert.equal(result.code, EXIT_CODES.ok, result.stderr);
-  return JSON.parse(result.stdout) as T;
+function json<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
+  return session.json<T>(args, env);
 }
 
 /** Polls `check` until it returns a value, for at most WAIT_MS. */

@@ -42,3 +42,19 @@ export function httpsRequest(
     request.end(payload);
   });
 }
+
+/** Logs in over real HTTPS and returns the bearer token (asserting 201). */
+export async function loginOverHttps(
+  server: { url: string; caPath: string },
+  username: string,
+  password: string,
+): Promise<string> {
+  const response = await httpsRequest(`${server.url}/v1/auth/tokens`, {
+    caPath: server.caPath,
+    method: 'POST',
+    body: { username, password },
+  });
+  if (response.status !== 201)
+    throw new Error(`login of ${username} failed: ${response.status} ${response.text}`);
+  return (response.body as { token: string }).token;
+}
