@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { issueAgentCertificate } from './certs/agent-certificates.js';
 import { registerCaRotationRoutes } from './certs/ca-rotation-routes.js';
 import { CaRotation } from './certs/ca-rotation-service.js';
 import { registerManagedCertificateRoutes } from './certs/managed-routes.js';
@@ -48,6 +49,12 @@ import { identityMigration } from './identity/migrations/0001-identity.js';
 import { registerIdentityRoutes } from './identity/routes.js';
 import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
+import { AgentChannelServer } from './inventory/agent-channel.js';
+import { inventoryMigration } from './inventory/migrations/0008-inventory.js';
+import { FIRST_CONTROLLER } from './inventory/model.js';
+import { registerInventoryRoutes } from './inventory/routes.js';
+import { InventoryService } from './inventory/service.js';
+import { InventoryStore } from './inventory/store.js';
 
 /** Every domain's migrations, in the order they must run. */
 const MIGRATIONS: readonly NamedMigration[] = [
@@ -58,6 +65,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   managedCertificatesMigration,
   trustedCasMigration,
   certificateSettingsMigration,
+  inventoryMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */
@@ -77,6 +85,8 @@ export interface Site {
   readonly webhooks: AlarmWebhookService;
   readonly certificates: CertificateMonitor;
   readonly managedCertificates: ManagedCertificates;
+  readonly inventory: InventoryService;
+  readonly agentChannel: AgentChannelServer;
   close(): Promise<void>;
 }
 
@@ -85,7 +95,8 @@ export interface SiteOptions {
   config: ServeConfig;
   clock?: Clock;
   logger?: Logger;
-  tls?: { key: string; cert: string } | undefined;
+  /** Server key and certificate; `ca` (the site CA bundle) also turns on client certificates for agents. */
+  tls?: { key: string; cert: string; ca?: string } | undefined;
 }
 
 /** Composition root: database → migrations → services → HTTP. The only place that wires things. */
@@ -156,6 +167,17 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     onDeliveryFailure: () => webhookFailures.inc(),
     trustedCaBundle: () => trustedCas.bundle(),
   });
+  const inventory = new InventoryService({
+    store: new InventoryStore(database),
+    fault,
+    clock,
+    logger,
+    heartbeat: { intervalMs: config.heartbeatIntervalMs, missed: config.heartbeatMissed },
+    initialSystem: { name: os.hostname(), systemType: config.systemType, softwareVersion: packageVersion() },
+    issueAgentCertificate: (csrPem, hostname) =>
+      issueAgentCertificate(config.dataDir, clock, csrPem, hostname),
+  });
+  await inventory.open();
   const streams = new EventStreams();
   let isClosing = false;
   const { app, routes } = createHttpServer({
@@ -181,6 +203,9 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     new CaRotation({ dataDir: config.dataDir, managed: managedCertificates, clock, logger }),
   );
   registerTrustedCaRoutes(app, trustedCas);
+  registerInventoryRoutes(app, inventory);
+  const agentChannel = new AgentChannelServer(inventory, logger, (record) => audit.record(record));
+  agentChannel.attach(app.server);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
@@ -194,8 +219,11 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     webhooks,
     certificates,
     managedCertificates,
+    inventory,
+    agentChannel,
     async close() {
       isClosing = true;
+      agentChannel.close();
       managedCertificates.stop();
       certificates.stop();
       await app.close();
@@ -217,8 +245,13 @@ export async function serve(config: ServeConfig): Promise<void> {
     hosts: certificateHosts(config.listen.host),
     now: new Date(),
   });
-  const site = await openSite({ config, logger, tls: { key: pki.serverKeyPem, cert: pki.serverCertPem } });
-  await serveManagedServerCertificate(site, config.listen.host);
+  const caBundle = () => fs.readFileSync(pki.caCertPath, 'utf8');
+  const site = await openSite({
+    config,
+    logger,
+    tls: { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: caBundle() },
+  });
+  await serveManagedServerCertificate(site, config.listen.host, pki.caCertPath);
   const admin = await site.identity.bootstrapAdmin(config.adminPassword);
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
   // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
@@ -230,6 +263,18 @@ export async function serve(config: ServeConfig): Promise<void> {
     3_600_000,
   );
   cleanup.unref();
+  const heartbeats = setInterval(
+    () => {
+      site.inventory
+        .checkHeartbeats()
+        .catch((error: unknown) => logger.error({ err: error }, 'heartbeat check failed'));
+    },
+    Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)),
+  );
+  heartbeats.unref();
+  const localAgent = config.localAgent
+    ? await startLocalAgent(site, config, pki.caCertPath, logger)
+    : undefined;
   printBanner(config, pki.caCertPath, site.app, admin);
 
   let isStopping = false;
@@ -238,20 +283,43 @@ export async function serve(config: ServeConfig): Promise<void> {
     isStopping = true;
     logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     clearInterval(cleanup);
-    site.close().then(
-      () => {
-        logger.info('stopped');
-        logger.flush();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    clearInterval(heartbeats);
+    Promise.resolve(localAgent?.stop())
+      .then(() => site.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          logger.flush();
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The all-in-one site's own agent for controller-0: the same runtime as `murm agent`, in this process,
+ * talking to this listener over HTTPS like any other agent, with its root under the data dir.
+ */
+async function startLocalAgent(site: Site, config: ServeConfig, caPath: string, logger: Logger) {
+  const root = path.join(config.dataDir, 'agent-root');
+  const stateDir = path.join(config.dataDir, 'agent');
+  const isEnrolled = fs.existsSync(path.join(stateDir, 'agent.crt'));
+  const token = isEnrolled ? undefined : (await site.inventory.issueEnrollmentToken(FIRST_CONTROLLER)).token;
+  const { startAgent } = await import('./agent/runtime.js');
+  return startAgent({
+    controller: listenUrl(config, site.app),
+    caFile: caPath,
+    ...(token === undefined ? {} : { token }),
+    root,
+    stateDir,
+    logger: logger.child({ component: 'agent', host: FIRST_CONTROLLER }),
+  });
 }
 
 /**
@@ -259,7 +327,7 @@ export async function serve(config: ServeConfig): Promise<void> {
  * host names changed) before listening, and loaded into the TLS context again whenever it is renewed,
  * so new connections get the new certificate without a restart (connections open keep the old one).
  */
-async function serveManagedServerCertificate(site: Site, listenHost: string): Promise<void> {
+async function serveManagedServerCertificate(site: Site, listenHost: string, caPath: string): Promise<void> {
   const hosts = certificateHosts(listenHost);
   const isChanged = await site.managedCertificates.ensure({
     name: API_SERVER_CERTIFICATE,
@@ -274,7 +342,8 @@ async function serveManagedServerCertificate(site: Site, listenHost: string): Pr
   const server = site.app.server as unknown as https.Server;
   const load = async () => {
     const { certPem, keyPem, caPem } = await site.managedCertificates.exportKey(API_SERVER_CERTIFICATE);
-    server.setSecureContext({ key: keyPem, cert: certPem + caPem });
+    // The site CA bundle verifies host agents' client certificates on the same listener.
+    server.setSecureContext({ key: keyPem, cert: certPem + caPem, ca: fs.readFileSync(caPath, 'utf8') });
   };
   site.managedCertificates.onRenewed(async (name) => {
     if (name === API_SERVER_CERTIFICATE) await load();
@@ -288,9 +357,7 @@ function printBanner(
   app: HttpApp,
   admin: { isCreated: boolean; password: string | undefined },
 ): void {
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.listen.port;
-  const url = `https://${urlHost(config.listen.host)}:${port}`;
+  const url = listenUrl(config, app);
   const database = config.database.startsWith('sqlite:') ? config.database.slice(7) : 'PostgreSQL';
   const lines = [
     `Murmuration site controller is ready at ${url}`,
@@ -308,6 +375,12 @@ function printBanner(
   lines.push('Log in with:', `  npx murm login --url ${url} --ca ${caPath} --username admin`, '');
   process.stdout.write(lines.join('\n'));
   process.stdout.write('\n');
+}
+
+function listenUrl(config: ServeConfig, app: HttpApp): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  return `https://${urlHost(config.listen.host)}:${port}`;
 }
 
 function urlHost(host: string): string {

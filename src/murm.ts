@@ -1,6 +1,16 @@
 import type { Command } from 'commander';
+import { addAgentCommand } from './cli/agent-command.js';
 import { buildProgram, runProgram } from './cli/program.js';
 import { DEFAULT_LISTEN } from './core/config.js';
+
+interface ServeCommandFlags {
+  dataDir?: string;
+  listen?: string;
+  database?: string;
+  logLevel?: string;
+  systemType?: string;
+  localAgent?: boolean;
+}
 
 /** Adds `murm serve`, the one command that runs a server instead of calling one. */
 function addServeCommand(program: Command): void {
@@ -17,27 +27,40 @@ function addServeCommand(program: Command): void {
       '--log-level <level>',
       'fatal|error|warn|info|debug|trace|silent (env MURM_LOG_LEVEL; default info)',
     )
+    .option(
+      '--system-type <type>',
+      'all-in-one|standard, used on the first start only (env MURM_SYSTEM_TYPE; default all-in-one)',
+    )
+    .option(
+      '--no-local-agent',
+      "don't run controller-0's host agent in this process (env MURM_LOCAL_AGENT=0)",
+    )
     .addHelpText(
       'after',
       `
 Environment: MURM_ADMIN_PASSWORD (bootstrap admin password on first start), MURM_TOKEN_TTL (seconds, 3600),
 MURM_PASSWORD_MIN_LENGTH (12), MURM_PASSWORD_HISTORY (5), MURM_LOCKOUT_ATTEMPTS (5),
-MURM_LOCKOUT_SECONDS (1800), MURM_PASSWORD_MAX_AGE_DAYS (90).
+MURM_LOCKOUT_SECONDS (1800), MURM_PASSWORD_MAX_AGE_DAYS (90), MURM_HEARTBEAT_INTERVAL_MS (agent heartbeat,
+5000), MURM_HEARTBEAT_MISSED (heartbeats missed before a host is offline, 3).
 
 Examples:
   murm serve                                   # ./data, https://127.0.0.1:7443
   murm serve --listen 0.0.0.0:7443 --data-dir /var/lib/murm
   murm serve --database postgres://murm@db.example:5432/murm`,
     )
-    .action(async (flags: { dataDir?: string; listen?: string; database?: string; logLevel?: string }) => {
+    .action(async (flags: ServeCommandFlags) => {
       const [{ resolveServeConfig }, { serve }] = await Promise.all([
         import('./core/config.js'),
         import('./main.js'),
       ]);
-      await serve(resolveServeConfig(flags, process.env, process.cwd()));
+      // Commander sets localAgent to true unless --no-local-agent was given; only the flag overrides the env.
+      const { localAgent, ...rest } = flags;
+      const serveFlags = localAgent === false ? { ...rest, localAgent } : rest;
+      await serve(resolveServeConfig(serveFlags, process.env, process.cwd()));
     });
 }
 
 const program = buildProgram();
 addServeCommand(program);
+addAgentCommand(program);
 await runProgram(program, process.argv);

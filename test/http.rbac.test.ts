@@ -28,13 +28,14 @@ describe('route table access control', () => {
     await database.drop();
   });
 
-  test('has every route declare an access level, and only health and login are public', () => {
+  test('has every route declare an access level, and only health, login and agent enrollment (its own token) are public', () => {
     const publicRoutes = t.site.routes
       .filter((route) => route.access === 'public')
       .map((r) => `${r.method} ${r.url}`);
     assert.deepEqual(publicRoutes.sort(), [
       'GET /healthz',
       'GET /readyz',
+      'POST /v1/agent/enroll',
       'POST /v1/auth/password',
       'POST /v1/auth/tokens',
     ]);

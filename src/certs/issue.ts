@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate as NodeX509, webcrypto } from 'node:crypto';
+import { AppError } from '../core/errors.js';
 import { loadX509, pemFile, privateKeyPem, randomSerial } from './site-pki.js';
 
 /** Key algorithms a managed certificate can have. */
@@ -41,20 +42,54 @@ export async function issueLeaf(
   ca: { certPem: string; keyPem: string },
   request: LeafRequest,
 ): Promise<IssuedLeaf> {
-  const x509 = await loadX509();
-  const caCert = new x509.X509Certificate(ca.certPem);
-  const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
-  const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, CA_KEY, false, ['sign']);
   const keys = (await webcrypto.subtle.generateKey(KEY_ALGORITHMS[request.keyType], true, [
     'sign',
     'verify',
   ])) as webcrypto.CryptoKeyPair;
+  const signed = await signLeaf(ca, request, keys.publicKey, request.keyType === 'rsa-2048');
+  return { ...signed, keyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Signs a client certificate for the public key of a PKCS#10 request (a host agent's), after checking
+ * the request's own signature. The subject of the request is ignored: the caller decides the name.
+ */
+export async function issueFromCsr(
+  ca: { certPem: string; keyPem: string },
+  request: { csrPem: string; commonName: string; notBefore: Date; notAfter: Date },
+): Promise<Omit<IssuedLeaf, 'keyPem'>> {
+  const x509 = await loadX509();
+  let csr: InstanceType<typeof x509.Pkcs10CertificateRequest>;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(request.csrPem);
+  } catch {
+    throw new AppError('invalid_input', 'csr is not a PEM PKCS#10 certificate request', { field: 'csr' });
+  }
+  if (!(await csr.verify())) {
+    throw new AppError('invalid_input', 'the signature of the certificate request does not verify', {
+      field: 'csr',
+    });
+  }
+  const publicKey = await csr.publicKey.export();
+  const isRsa = csr.publicKey.algorithm.name.startsWith('RSA');
+  return signLeaf(ca, { ...request, dns: [], ips: [] }, publicKey, isRsa);
+}
+
+async function signLeaf(
+  ca: { certPem: string; keyPem: string },
+  request: Omit<LeafRequest, 'keyType'>,
+  publicKey: webcrypto.CryptoKey,
+  isRsa: boolean,
+): Promise<Omit<IssuedLeaf, 'keyPem'>> {
+  const x509 = await loadX509();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, CA_KEY, false, ['sign']);
   const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
   const notAfter = new Date(Math.min(request.notAfter.getTime(), caCert.notAfter.getTime()));
-  const usages =
-    request.keyType === 'rsa-2048'
-      ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
-      : x509.KeyUsageFlags.digitalSignature;
+  const usages = isRsa
+    ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment
+    : x509.KeyUsageFlags.digitalSignature;
   const names = [
     ...request.dns.map((value) => ({ type: 'dns' as const, value })),
     ...request.ips.map((value) => ({ type: 'ip' as const, value })),
@@ -66,7 +101,7 @@ export async function issueLeaf(
     issuer: caCert.subjectName,
     notBefore: request.notBefore,
     notAfter,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: caKey,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
@@ -76,18 +111,17 @@ export async function issueLeaf(
         x509.ExtendedKeyUsage.serverAuth,
         x509.ExtendedKeyUsage.clientAuth,
       ]),
-      new x509.SubjectAlternativeNameExtension(names),
+      ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
       caSki === null
         ? await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey)
         : new x509.AuthorityKeyIdentifierExtension(caSki.keyId),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });
   const certPem = pemFile(cert.toString('pem'));
   const issued = new NodeX509(certPem);
   return {
     certPem,
-    keyPem: await privateKeyPem(keys.privateKey),
     serial: issued.serialNumber.toLowerCase(),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,

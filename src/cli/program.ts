@@ -6,7 +6,9 @@ import { addAuthCommands } from './auth-commands.js';
 import { addCertCommands } from './cert-commands.js';
 import { CheckFailedError } from './check-failed.js';
 import { addEventCommands } from './event-commands.js';
+import { addHostCommands } from './host-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { addSystemCommands } from './system-commands.js';
 import { addUserCommands } from './user-commands.js';
 import { addAlarmWebhookCommands } from './webhook-commands.js';
 
@@ -73,7 +75,10 @@ Examples:
   murm alarm watch
   murm alarm-webhook add https://noc.example/hooks --min-severity major
   murm event list --since 24h
-  murm cert list --expiring-within 30d`,
+  murm cert list --expiring-within 30d
+  murm system show
+  murm host add worker-0 --personality worker
+  murm host list`,
     );
   addAuthCommands(program);
   addUserCommands(program);
@@ -82,6 +87,8 @@ Examples:
   addEventCommands(program);
   addAlarmWebhookCommands(program);
   addCertCommands(program);
+  addSystemCommands(program);
+  addHostCommands(program);
   return program;
 }
 

@@ -16,6 +16,13 @@ export interface ServeConfig {
   eventLogMax: number;
   /** Seconds between full certificate audits. */
   certAuditIntervalSeconds: number;
+  /** Agents heartbeat this often; a host that misses `heartbeatMissed` in a row is offline. */
+  heartbeatIntervalMs: number;
+  heartbeatMissed: number;
+  /** Set on the first start only: what kind of system this site is. */
+  systemType: 'All-in-one' | 'Standard';
+  /** Run an agent for controller-0 inside the server process (the all-in-one default). */
+  localAgent: boolean;
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -43,6 +50,9 @@ export interface ServeFlags {
   listen?: string | undefined;
   database?: string | undefined;
   logLevel?: string | undefined;
+  systemType?: string | undefined;
+  /** false when `--no-local-agent` was given. */
+  localAgent?: boolean | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -67,6 +77,10 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     tokenTtlSeconds: positiveInt(env, 'MURM_TOKEN_TTL', 3600),
     eventLogMax: positiveInt(env, 'MURM_EVENT_LOG_MAX', 100_000),
     certAuditIntervalSeconds: positiveInt(env, 'MURM_CERT_AUDIT_INTERVAL', 3600),
+    heartbeatIntervalMs: positiveInt(env, 'MURM_HEARTBEAT_INTERVAL_MS', 5000),
+    heartbeatMissed: positiveInt(env, 'MURM_HEARTBEAT_MISSED', 3),
+    systemType: parseSystemType(flags.systemType ?? env.MURM_SYSTEM_TYPE ?? 'all-in-one'),
+    localAgent: flags.localAgent ?? env.MURM_LOCAL_AGENT !== '0',
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),
@@ -106,6 +120,15 @@ function parseListen(value: string): { host: string; port: number } {
     );
   }
   return { host, port };
+}
+
+function parseSystemType(value: string): ServeConfig['systemType'] {
+  const normalized = value.toLowerCase();
+  if (normalized === 'all-in-one') return 'All-in-one';
+  if (normalized === 'standard') return 'Standard';
+  throw new AppError('invalid_input', `system type "${value}" is not all-in-one or standard`, {
+    field: '--system-type',
+  });
 }
 
 function positiveInt(env: Env, name: string, fallback: number): number {

@@ -35,6 +35,8 @@ export async function startServer(options: {
   env?: Record<string, string>;
   args?: string[];
   isBundle?: boolean;
+  /** Run controller-0's in-process agent, as `npm start` does (off by default: most tests don't need it). */
+  localAgent?: boolean;
 }): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? makeTempDir('data');
   const child = spawn(
@@ -48,6 +50,7 @@ export async function startServer(options: {
       '127.0.0.1:0',
       '--log-level',
       'warn',
+      ...(options.localAgent ? [] : ['--no-local-agent']),
       ...(options.args ?? []),
     ],
     { cwd: REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -119,4 +122,78 @@ export function runCli(
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** A `murm agent` child process. */
+export interface AgentProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or null when killed by a signal). */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `murm agent` (through tsx) against a controller; `fixture` points discovery at a recorded tree. */
+export function startAgentProcess(options: {
+  url: string;
+  caPath: string;
+  root: string;
+  token?: string;
+  fixture?: string;
+  args?: string[];
+}): AgentProcess {
+  const fixtureArgs = options.fixture
+    ? ['--sysfs', path.join(options.fixture, 'sys'), '--procfs', path.join(options.fixture, 'proc')]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [
+      ...murmCommand(false),
+      'agent',
+      '--controller',
+      options.url,
+      '--ca',
+      options.caPath,
+      '--root',
+      options.root,
+      '--log-level',
+      'info',
+      ...(options.token ? ['--token', options.token] : []),
+      ...fixtureArgs,
+      ...(options.args ?? []),
+    ],
+    { cwd: REPO_ROOT, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

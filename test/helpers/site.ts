@@ -19,6 +19,10 @@ export function buildServeConfig(database: string, overrides: Partial<ServeConfi
     tokenTtlSeconds: 3600,
     eventLogMax: 100_000,
     certAuditIntervalSeconds: 3600,
+    heartbeatIntervalMs: 5000,
+    heartbeatMissed: 3,
+    systemType: 'All-in-one',
+    localAgent: false,
     passwordPolicy: { ...DEFAULT_PASSWORD_POLICY },
     ...overrides,
   };

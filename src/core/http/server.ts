@@ -23,7 +23,8 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** What the HTTP edge needs from the rest of the process. */
 export interface HttpServerOptions {
   logger: Logger;
-  tls?: { key: string; cert: string } | undefined;
+  /** With `ca`, the listener also asks for (but does not require) client certificates issued by it. */
+  tls?: { key: string; cert: string; ca?: string } | undefined;
   accessControl: AccessControl;
   recordRequest: RequestRecorder;
   metrics: HttpMetrics;
@@ -51,7 +52,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     exposeHeadRoutes: false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    ...(options.tls ? { https: options.tls } : {}),
+    ...(options.tls
+      ? {
+          https: {
+            ...options.tls,
+            ...(options.tls.ca ? { requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
   }) as unknown as HttpApp;
 
   installValidation(app);
@@ -175,7 +183,9 @@ function installValidation(app: HttpApp): void {
     let validate: ValidateFunction | undefined;
     const lazy = (data: unknown) => {
       validate ??= ajvFor(httpPart).compile(schema as object);
-      const isValid = validate(data);
+      // A request without a body is checked as an empty object: fine where every field is optional
+      // (POST …/lock), and a "missing required property" error naming the field everywhere else.
+      const isValid = validate(data == null && httpPart === 'body' ? {} : data);
       lazy.errors = (validate.errors ?? null) as FastifySchemaValidationError[] | null;
       return isValid;
     };

@@ -1,0 +1,32 @@
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { issueFromCsr } from './issue.js';
+import { readSiteCa } from './site-pki.js';
+
+const AGENT_CERTIFICATE_DAYS = 365;
+const BACKDATE_MS = 5 * 60_000;
+
+/**
+ * Issues a host agent's client certificate (CN = host name) from the site root CA for the key of its
+ * CSR. Returns the PEM, its SHA-256 fingerprint (what the agent channel compares) and the CA bundle.
+ */
+export async function issueAgentCertificate(
+  dataDir: string,
+  clock: Clock,
+  csrPem: string,
+  hostname: string,
+): Promise<{ certificatePem: string; fingerprint: string; caBundle: string }> {
+  const ca = await readSiteCa(dataDir);
+  const now = clock.now().getTime();
+  const issued = await issueFromCsr(ca, {
+    csrPem,
+    commonName: hostname,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + AGENT_CERTIFICATE_DAYS * 86_400_000),
+  });
+  const fingerprint = new X509Certificate(issued.certPem).fingerprint256.replaceAll(':', '').toLowerCase();
+  const caBundle = await fs.readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  return { certificatePem: issued.certPem, fingerprint, caBundle };
+}
