@@ -4,9 +4,9 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { issueAgentCertificate } from './certs/agent-certificates.js';
 import { registerCaRotationRoutes } from './certs/ca-rotation-routes.js';
 import { CaRotation } from './certs/ca-rotation-service.js';
+import { issueClientCertificate } from './certs/client-certificates.js';
 import { registerManagedCertificateRoutes } from './certs/managed-routes.js';
 import { ManagedCertificates } from './certs/managed-service.js';
 import { ManagedCertificateStore } from './certs/managed-store.js';
@@ -18,6 +18,7 @@ import { CertificateMonitor } from './certs/monitor.js';
 import { registerCertificateRoutes } from './certs/routes.js';
 import { ensureSitePki } from './certs/site-pki.js';
 import { CertificateSourceStore } from './certs/source-store.js';
+import { trustedCaSyncSource, trustedCaSyncTarget } from './certs/trust-fleet-sync.js';
 import { registerTrustedCaRoutes } from './certs/trust-routes.js';
 import { TrustedCas } from './certs/trust-service.js';
 import { TrustedCaStore } from './certs/trust-store.js';
@@ -26,12 +27,22 @@ import type { ServeConfig } from './core/config.js';
 import { type Database, openDatabase } from './core/db/database.js';
 import { migrateToLatest, type NamedMigration } from './core/db/migrate.js';
 import { AppError } from './core/errors.js';
+import type { RequestRecorder } from './core/http/access.js';
 import { createHttpMetrics } from './core/http/metrics.js';
 import type { RouteInfo } from './core/http/openapi.js';
 import type { HttpApp } from './core/http/routes.js';
 import { createHttpServer } from './core/http/server.js';
 import { EventStreams } from './core/http/sse.js';
+import { UpgradeRouter } from './core/http/upgrades.js';
 import { createLogger, type Logger } from './core/log.js';
+import { SubcloudLink } from './dcloud/link.js';
+import { registerDcLinkRoutes } from './dcloud/link-routes.js';
+import { dcloudMigration } from './dcloud/migrations/0009-dcloud.js';
+import { registerDcRoutes } from './dcloud/routes.js';
+import { DcService } from './dcloud/service.js';
+import { DcStore } from './dcloud/store.js';
+import { UPLINK_PATH } from './dcloud/uplink-protocol.js';
+import { UplinkServer } from './dcloud/uplink-server.js';
 import { loadAlarmCatalog } from './fault/catalog.js';
 import { registerFaultMetrics } from './fault/metrics.js';
 import { faultMigration } from './fault/migrations/0002-fault.js';
@@ -45,11 +56,14 @@ import { AlarmWebhookStore } from './fault/webhook-store.js';
 import { AuditLog } from './identity/audit-log.js';
 import { registerAuditRoutes } from './identity/audit-routes.js';
 import { AuditStore } from './identity/audit-store.js';
+import { identitySyncSource, identitySyncTarget } from './identity/fleet-sync.js';
 import { identityMigration } from './identity/migrations/0001-identity.js';
+import { fleetWideMigration } from './identity/migrations/0010-fleet-wide.js';
 import { registerIdentityRoutes } from './identity/routes.js';
 import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
 import { AgentChannelServer } from './inventory/agent-channel.js';
+import { AGENT_CHANNEL_PATH } from './inventory/agent-protocol.js';
 import { inventoryMigration } from './inventory/migrations/0008-inventory.js';
 import { FIRST_CONTROLLER } from './inventory/model.js';
 import { registerInventoryRoutes } from './inventory/routes.js';
@@ -66,6 +80,8 @@ const MIGRATIONS: readonly NamedMigration[] = [
   trustedCasMigration,
   certificateSettingsMigration,
   inventoryMigration,
+  dcloudMigration,
+  fleetWideMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */
@@ -85,8 +101,16 @@ export interface Site {
   readonly webhooks: AlarmWebhookService;
   readonly certificates: CertificateMonitor;
   readonly managedCertificates: ManagedCertificates;
+  readonly trustedCas: TrustedCas;
   readonly inventory: InventoryService;
   readonly agentChannel: AgentChannelServer;
+  /** The distributed-cloud module: present on a system controller (`--system-controller`). */
+  readonly dc: DcService | undefined;
+  readonly uplinks: UplinkServer | undefined;
+  /** This site's link to its system controller (joined or not). */
+  readonly link: SubcloudLink;
+  /** The URL other sites and agents reach this site at (bundles carry it); set once listening. */
+  setPublicUrl(url: string): void;
   close(): Promise<void>;
 }
 
@@ -175,7 +199,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     heartbeat: { intervalMs: config.heartbeatIntervalMs, missed: config.heartbeatMissed },
     initialSystem: { name: os.hostname(), systemType: config.systemType, softwareVersion: packageVersion() },
     issueAgentCertificate: (csrPem, hostname) =>
-      issueAgentCertificate(config.dataDir, clock, csrPem, hostname),
+      issueClientCertificate(config.dataDir, clock, csrPem, hostname),
   });
   await inventory.open();
   const streams = new EventStreams();
@@ -205,7 +229,23 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerTrustedCaRoutes(app, trustedCas);
   registerInventoryRoutes(app, inventory);
   const agentChannel = new AgentChannelServer(inventory, logger, (record) => audit.record(record));
-  agentChannel.attach(app.server);
+  const upgrades = new UpgradeRouter(logger);
+  upgrades.route(AGENT_CHANNEL_PATH, (request, socket, head) => agentChannel.upgrade(request, socket, head));
+  let publicUrl = `https://127.0.0.1:${config.listen.port || 7443}`;
+  const dcloud = await openDistributedCloud({
+    config,
+    database,
+    clock,
+    logger,
+    app,
+    upgrades,
+    fault,
+    identity,
+    trustedCas,
+    recordRequest: (record) => audit.record(record),
+    publicUrl: () => publicUrl,
+  });
+  upgrades.attach(app.server);
   // Live streams never end by themselves; end them so that close() can finish in-flight requests.
   app.addHook('preClose', async () => streams.closeAll());
   await app.ready();
@@ -219,11 +259,19 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     webhooks,
     certificates,
     managedCertificates,
+    trustedCas,
     inventory,
     agentChannel,
+    ...dcloud,
+    setPublicUrl(url) {
+      publicUrl = url;
+    },
     async close() {
       isClosing = true;
       agentChannel.close();
+      dcloud.uplinks?.close();
+      dcloud.dc?.close();
+      await dcloud.link.stop();
       managedCertificates.stop();
       certificates.stop();
       await app.close();
@@ -234,6 +282,86 @@ export async function openSite(options: SiteOptions): Promise<Site> {
       await database.close();
     },
   };
+}
+
+/**
+ * The distributed-cloud parts: on a system controller the subcloud service, its routes and the uplink
+ * server; on every site the link to a system controller (it may join one later). Sync endpoints are
+ * listed here: a new one is a source/target pair from its domain.
+ */
+async function openDistributedCloud(parts: {
+  config: ServeConfig;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  app: HttpApp;
+  upgrades: UpgradeRouter;
+  fault: FaultService;
+  identity: IdentityService;
+  trustedCas: TrustedCas;
+  recordRequest: RequestRecorder;
+  publicUrl: () => string;
+}): Promise<{ dc: DcService | undefined; uplinks: UplinkServer | undefined; link: SubcloudLink }> {
+  const { config, clock, logger, app, fault, identity, trustedCas } = parts;
+  let dc: DcService | undefined;
+  let uplinks: UplinkServer | undefined;
+  if (config.systemController) {
+    uplinks = new UplinkServer({
+      logger,
+      audit: parts.recordRequest,
+      pingIntervalMs: config.uplinkPingIntervalMs,
+    });
+    dc = new DcService({
+      store: new DcStore(parts.database),
+      fault,
+      clock,
+      logger,
+      issueCertificate: (csrPem, name) => issueClientCertificate(config.dataDir, clock, csrPem, name),
+      controllerUrl: parts.publicUrl,
+      caPem: () => readSiteCaBundle(config.dataDir),
+      sources: [identitySyncSource(identity), trustedCaSyncSource(trustedCas)],
+      transport: uplinks,
+      pingIntervalMs: config.uplinkPingIntervalMs,
+    });
+    uplinks.bind(dc);
+    await dc.open();
+    registerDcRoutes(app, dc);
+    const server = uplinks;
+    parts.upgrades.route(UPLINK_PATH, (request, socket, head) => server.upgrade(request, socket, head));
+  }
+  const link = new SubcloudLink({
+    dataDir: config.dataDir,
+    logger: logger.child({ component: 'uplink' }),
+    targets: [identitySyncTarget(identity, logger), trustedCaSyncTarget(trustedCas, logger)],
+    alarmCounts: () => {
+      const { critical, major, minor, warning } = fault.summary();
+      return { critical, major, minor, warning };
+    },
+    onAlarmChange: (listener) => fault.subscribe(() => listener()),
+    softwareVersion: packageVersion(),
+  });
+  registerDcLinkRoutes(app, {
+    join: async (bundle) => {
+      await link.join(bundle);
+      markFleetManaged(identity, trustedCas);
+    },
+    status: () => link.status(),
+  });
+  return { dc, uplinks, link };
+}
+
+/** Once joined, fleet-wide users and CAs come from the system controller and are read-only here. */
+function markFleetManaged(identity: IdentityService, trustedCas: TrustedCas): void {
+  identity.setFleetManaged(true);
+  trustedCas.setFleetManaged(true);
+}
+
+function readSiteCaBundle(dataDir: string): string {
+  try {
+    return fs.readFileSync(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** `murm serve`: PKI, bootstrap admin, listen, and graceful shutdown on SIGTERM/SIGINT. */
@@ -272,6 +400,18 @@ export async function serve(config: ServeConfig): Promise<void> {
     Math.max(100, Math.floor(config.heartbeatIntervalMs / 2)),
   );
   heartbeats.unref();
+  site.setPublicUrl(process.env.MURM_PUBLIC_URL || listenUrl(config, site.app));
+  site.uplinks?.start();
+  const availability = site.dc
+    ? setInterval(() => {
+        site.dc
+          ?.checkAvailability()
+          .catch((error: unknown) => logger.error({ err: error }, 'availability check failed'));
+      }, 1000)
+    : undefined;
+  availability?.unref();
+  if (await site.link.startIfJoined()) markFleetManaged(site.identity, site.trustedCas);
+  else if (config.joinBundle) await joinOnStart(site, config.joinBundle, logger);
   const localAgent = config.localAgent
     ? await startLocalAgent(site, config, pki.caCertPath, logger)
     : undefined;
@@ -284,6 +424,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     clearInterval(cleanup);
     clearInterval(heartbeats);
+    if (availability) clearInterval(availability);
     Promise.resolve(localAgent?.stop())
       .then(() => site.close())
       .then(
@@ -300,6 +441,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** `murm serve --join`: join now; a refusal is logged and the site runs on (autonomy first). */
+async function joinOnStart(site: Site, bundle: string, logger: Logger): Promise<void> {
+  try {
+    await site.link.join(bundle);
+    markFleetManaged(site.identity, site.trustedCas);
+    logger.info('joined the system controller; the uplink is starting');
+  } catch (error) {
+    logger.error({ err: error }, 'could not join the system controller; the site runs on its own');
+  }
 }
 
 /**

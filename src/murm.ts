@@ -10,6 +10,8 @@ interface ServeCommandFlags {
   logLevel?: string;
   systemType?: string;
   localAgent?: boolean;
+  systemController?: boolean;
+  join?: string;
 }
 
 /** Adds `murm serve`, the one command that runs a server instead of calling one. */
@@ -32,6 +34,14 @@ function addServeCommand(program: Command): void {
       'all-in-one|standard, used on the first start only (env MURM_SYSTEM_TYPE; default all-in-one)',
     )
     .option(
+      '--system-controller',
+      'manage subclouds: the distributed-cloud module (env MURM_SYSTEM_CONTROLLER=1)',
+    )
+    .option(
+      '--join <bundle>',
+      'join the system controller of this bundle from "murm subcloud add" (env MURM_JOIN_BUNDLE)',
+    )
+    .option(
       '--no-local-agent',
       "don't run controller-0's host agent in this process (env MURM_LOCAL_AGENT=0)",
     )
@@ -41,12 +51,15 @@ function addServeCommand(program: Command): void {
 Environment: MURM_ADMIN_PASSWORD (bootstrap admin password on first start), MURM_TOKEN_TTL (seconds, 3600),
 MURM_PASSWORD_MIN_LENGTH (12), MURM_PASSWORD_HISTORY (5), MURM_LOCKOUT_ATTEMPTS (5),
 MURM_LOCKOUT_SECONDS (1800), MURM_PASSWORD_MAX_AGE_DAYS (90), MURM_HEARTBEAT_INTERVAL_MS (agent heartbeat,
-5000), MURM_HEARTBEAT_MISSED (heartbeats missed before a host is offline, 3).
+5000), MURM_HEARTBEAT_MISSED (heartbeats missed before a host is offline, 3), MURM_UPLINK_PING_INTERVAL_MS (system
+controller: subcloud uplink pings, 3000; two missed make a subcloud offline).
 
 Examples:
   murm serve                                   # ./data, https://127.0.0.1:7443
   murm serve --listen 0.0.0.0:7443 --data-dir /var/lib/murm
-  murm serve --database postgres://murm@db.example:5432/murm`,
+  murm serve --database postgres://murm@db.example:5432/murm
+  murm serve --system-controller               # manages subclouds
+  murm serve --join murm-join:eyJ…              # a subcloud joining its system controller`,
     )
     .action(async (flags: ServeCommandFlags) => {
       const [{ resolveServeConfig }, { serve }] = await Promise.all([
@@ -63,4 +76,5 @@ Examples:
 const program = buildProgram();
 addServeCommand(program);
 addAgentCommand(program);
+(await import('./cli/sim-command.js')).addSimCommand(program);
 await runProgram(program, process.argv);

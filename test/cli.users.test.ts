@@ -72,7 +72,7 @@ test('prints the user list as a table with a header row', async () => {
   const result = await admin(['user', 'list']);
   assert.equal(result.code, EXIT_CODES.ok, result.stderr);
   const [header, ...rows] = result.stdout.trimEnd().split('\n');
-  assert.match(header ?? '', /^NAME +ROLES +ENABLED +LOCKED +PASSWORD EXPIRES +CREATED$/);
+  assert.match(header ?? '', /^NAME +ROLES +ENABLED +LOCKED +PASSWORD EXPIRES +CREATED +FLEET$/);
   assert.ok(rows.some((row) => /^otto +operator +yes +no +\d{4}-\d\d-\d\dT/.test(row)));
 });
 

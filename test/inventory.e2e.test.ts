@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { httpsRequest, loginOverHttps } from './helpers/https.js';
@@ -228,5 +229,31 @@ describe('inventory end to end: controller and two agent processes', () => {
     assert.ok(inventory.problems.length > 0);
     assert.ok(inventory.cpus.length > 0 && inventory.cpus.length < 8, `${inventory.cpus.length} CPUs`);
     assert.equal((await host('worker-2')).availability, 'online');
+  });
+});
+
+describe('npm start: the all-in-one site runs controller-0’s agent in process', () => {
+  test('controller-0 reports this machine and applies its configuration under the data dir', async () => {
+    const server = await startServer({
+      localAgent: true,
+      env: { MURM_ADMIN_PASSWORD: ADMIN_PASSWORD, MURM_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) },
+    });
+    try {
+      const token = await loginOverHttps(server, 'admin', ADMIN_PASSWORD);
+      const get = async (url: string) =>
+        httpsRequest(`${server.url}${url}`, { caPath: server.caPath, token });
+      const host = await eventually('controller-0 available and up to date', async () => {
+        const state = (await get('/v1/hosts/controller-0')).body as Host;
+        return state.availability === 'available' && state.configStatus === 'up-to-date' ? state : undefined;
+      });
+      assert.equal(host.administrative, 'unlocked');
+      const inventory = (await get('/v1/hosts/controller-0/inventory')).body as { cpus: unknown[] };
+      assert.equal(inventory.cpus.length, os.availableParallelism());
+      const cpuset = path.join(server.dataDir, 'agent-root', 'etc', 'murm', 'platform-cpuset');
+      assert.match(fs.readFileSync(cpuset, 'utf8'), /^\d[\d,-]*\n$/);
+      assert.equal(await server.stop(), 0, server.output());
+    } finally {
+      await server.stop();
+    }
   });
 });

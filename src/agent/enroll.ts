@@ -4,7 +4,6 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { loadX509, pemFile, privateKeyPem, writeFileAtomic } from '../certs/site-pki.js';
-import { ApiClient } from '../cli/client.js';
 import { AppError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { AGENT_ENROLL_PATH, type EnrollRequest, type EnrollResponse } from '../inventory/agent-protocol.js';
@@ -68,6 +67,8 @@ async function postEnrollment(
   options: { controller: string; caFile: string },
   request: EnrollRequest,
 ): Promise<EnrollResponse> {
+  // undici (through the CLI's client) is loaded only for the one enrollment, not on every start.
+  const { ApiClient } = await import('../cli/client.js');
   const api = await ApiClient.open({ url: options.controller, caPath: options.caFile });
   let answer: unknown;
   try {

@@ -316,15 +316,13 @@ describe('the DER reader', () => {
     }
   });
 
-  it('reads 10,000 certificates in well under a second', async () => {
+  // How fast is measured by npm run bench:certs; this checks a large bundle is read whole.
+  it('reads a bundle of 10,000 certificates', async () => {
     const path = join(dir, 'many', 'bundle.pem');
     await mkdir(join(dir, 'many'));
     await writeFile(path, leaf.pem.repeat(10_000));
-    const started = performance.now();
     const result = await inspectCertificateFile(path);
-    const elapsedMs = performance.now() - started;
     assert.ok('certificates' in result);
     assert.equal(result.certificates.length, 10_000);
-    assert.ok(elapsedMs < 1000, `took ${elapsedMs.toFixed(0)} ms`);
   });
 });

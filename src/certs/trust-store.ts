@@ -8,6 +8,7 @@ interface TrustedCasTable {
   pem: string;
   added_at: string;
   added_by: string;
+  fleet_wide: number;
 }
 
 /** A CA certificate the site trusts for outbound TLS; `fingerprint` is its SHA-256 in lowercase hex. */
@@ -18,6 +19,17 @@ export interface TrustedCa {
   pem: string;
   addedAt: string;
   addedBy: string;
+  /** Copied by the system controller to every managed subcloud; read-only on a subcloud. */
+  isFleetWide: boolean;
+}
+
+/** What applying the controller's fleet-wide CAs did, by fingerprint. */
+export interface FleetCaChanges {
+  added: string[];
+  removed: string[];
+  /** Listed by the controller but trusted here as a local CA, which is left as it is. */
+  conflicts: string[];
+  unchangedCount: number;
 }
 
 type Tables = { trusted_cas: TrustedCasTable };
@@ -56,6 +68,53 @@ export class TrustedCaStore {
     });
   }
 
+  /** Marks CAs fleet-wide or local; returns how many of them it found. */
+  async setFleetWide(fingerprints: readonly string[], isFleetWide: boolean): Promise<number> {
+    if (fingerprints.length === 0) return 0;
+    const result = await this.db
+      .updateTable('trusted_cas')
+      .set({ fleet_wide: isFleetWide ? 1 : 0 })
+      .where('fingerprint', 'in', fingerprints)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /**
+   * In one transaction: makes the fleet-wide CAs exactly `cas` (which must be marked fleet-wide).
+   * A CA with the same fingerprint is the same certificate, so a fleet copy never needs updating; a
+   * local one of the same fingerprint is left alone and reported.
+   */
+  async replaceFleetWide(cas: readonly TrustedCa[]): Promise<FleetCaChanges> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('trusted_cas').select(['fingerprint', 'fleet_wide']).execute();
+      const stored = new Map(rows.map((row) => [row.fingerprint, Boolean(row.fleet_wide)]));
+      const changes: FleetCaChanges = { added: [], removed: [], conflicts: [], unchangedCount: 0 };
+      for (const ca of cas) {
+        const isStoredFleetWide = stored.get(ca.fingerprint);
+        if (isStoredFleetWide === undefined) {
+          await trx.insertInto('trusted_cas').values(toRow(ca)).execute();
+          changes.added.push(ca.fingerprint);
+        } else if (isStoredFleetWide) {
+          changes.unchangedCount++;
+        } else {
+          changes.conflicts.push(ca.fingerprint);
+        }
+      }
+      const listed = new Set(cas.map((ca) => ca.fingerprint));
+      changes.removed = rows
+        .filter((row) => row.fleet_wide && !listed.has(row.fingerprint))
+        .map((row) => row.fingerprint);
+      if (changes.removed.length > 0) {
+        await trx
+          .deleteFrom('trusted_cas')
+          .where('fingerprint', 'in', changes.removed)
+          .where('fleet_wide', '=', 1)
+          .execute();
+      }
+      return changes;
+    });
+  }
+
   async delete(fingerprint: string): Promise<boolean> {
     const result = await this.db
       .deleteFrom('trusted_cas')
@@ -73,6 +132,7 @@ function toRow(ca: TrustedCa): TrustedCasTable {
     pem: ca.pem,
     added_at: ca.addedAt,
     added_by: ca.addedBy,
+    fleet_wide: ca.isFleetWide ? 1 : 0,
   };
 }
 
@@ -84,5 +144,6 @@ function fromRow(row: TrustedCasTable): TrustedCa {
     pem: row.pem,
     addedAt: row.added_at,
     addedBy: row.added_by,
+    isFleetWide: Boolean(row.fleet_wide),
   };
 }

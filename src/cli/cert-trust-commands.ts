@@ -12,6 +12,7 @@ interface TrustedCaView {
   pem: string;
   addedAt: string;
   addedBy: string;
+  isFleetWide: boolean;
 }
 
 const COLUMNS: readonly Column<TrustedCaView>[] = [
@@ -20,6 +21,7 @@ const COLUMNS: readonly Column<TrustedCaView>[] = [
   { header: 'NOT AFTER', value: (ca) => ca.notAfter },
   { header: 'ADDED', value: (ca) => ca.addedAt },
   { header: 'BY', value: (ca) => ca.addedBy },
+  { header: 'FLEET', value: (ca) => ca.isFleetWide },
 ];
 
 /** `murm cert trust …`: CA bundles the site trusts for outbound TLS (alarm webhooks). */
@@ -31,10 +33,14 @@ export function addCertTrustCommands(cert: Command): void {
       'after',
       `
 The site verifies HTTPS alarm webhook receivers against the system CAs, its own root CA and these.
+Fleet-wide CAs (FLEET yes) are added on the system controller and copied to every managed subcloud;
+there they are read-only.
 
 Examples:
   murm cert trust add ./corporate-ca-bundle.pem
+  murm cert trust add ./corporate-ca-bundle.pem --fleet-wide
   murm cert trust list
+  murm cert trust modify 9c4e1f07… --no-fleet-wide
   murm cert trust remove 9c4e1f07…`,
     );
 
@@ -42,21 +48,26 @@ Examples:
     .command('add')
     .description('trust every CA certificate of a PEM file (refused if it holds a non-CA certificate)')
     .argument('<file>', 'a PEM file of one or more CA certificates')
+    .option('--fleet-wide', 'copy the CAs to every managed subcloud (on a system controller)')
     .addHelpText(
       'after',
-      '\nExamples:\n  murm cert trust add ./corporate-ca-bundle.pem\n  murm cert trust add ./issuing-ca.crt -o json',
+      '\nExamples:\n  murm cert trust add ./corporate-ca-bundle.pem\n  murm cert trust add ./corporate-ca-bundle.pem --fleet-wide\n  murm cert trust add ./issuing-ca.crt -o json',
     )
-    .action(async (file: string, _flags: unknown, command: Command) => {
+    .action(async (file: string, flags: { fleetWide?: true }, command: Command) => {
       const pem = readPemFile(file);
+      const body = { pem, ...(flags.fleetWide ? { fleetWide: true } : {}) };
       const added = await withApi(command, (api) =>
-        api.post<{ items: TrustedCaView[] }>('/v1/trusted-cas', { pem }),
+        api.post<{ items: TrustedCaView[] }>('/v1/trusted-cas', body),
       );
       const format = globalOptions(command).output;
       if (format !== 'table') {
         await printData(format, added);
         return;
       }
-      for (const ca of added.items) process.stdout.write(`trusting ${ca.fingerprint} ${ca.subject}\n`);
+      for (const ca of added.items) {
+        const scope = ca.isFleetWide ? ' (fleet-wide)' : '';
+        process.stdout.write(`trusting ${ca.fingerprint} ${ca.subject}${scope}\n`);
+      }
     });
 
   trust
@@ -68,6 +79,33 @@ Examples:
     .action(async (_flags: unknown, command: Command) => {
       const page = await withApi(command, (api) => api.get<{ items: TrustedCaView[] }>('/v1/trusted-cas'));
       await printList(globalOptions(command).output, page.items, COLUMNS);
+    });
+
+  trust
+    .command('modify')
+    .description('mark a trusted CA fleet-wide (copied to every managed subcloud) or local again')
+    .argument('<fingerprint>', 'SHA-256 fingerprint (hex), as "murm cert trust list" shows it')
+    .option('--fleet-wide', 'copy the CA to every managed subcloud (on a system controller)')
+    .option('--no-fleet-wide', 'stop copying the CA; the subclouds delete their copies')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  murm cert trust modify 9c4e1f07… --fleet-wide\n  murm cert trust modify 9c4e1f07… --no-fleet-wide',
+    )
+    .action(async (fingerprint: string, flags: { fleetWide?: boolean }, command: Command) => {
+      if (flags.fleetWide === undefined) {
+        throw new AppError('invalid_input', 'nothing to change; give --fleet-wide or --no-fleet-wide');
+      }
+      const body = { fleetWide: flags.fleetWide };
+      const changed = await withApi(command, (api) =>
+        api.patch<TrustedCaView>(`/v1/trusted-cas/${encodeURIComponent(fingerprint)}`, body),
+      );
+      const format = globalOptions(command).output;
+      if (format !== 'table') {
+        await printData(format, changed);
+        return;
+      }
+      const scope = changed.isFleetWide ? 'fleet-wide' : 'local';
+      process.stdout.write(`trusted CA ${changed.fingerprint} is ${scope}\n`);
     });
 
   trust

@@ -5,9 +5,13 @@ import { addAuditCommands } from './audit-commands.js';
 import { addAuthCommands } from './auth-commands.js';
 import { addCertCommands } from './cert-commands.js';
 import { CheckFailedError } from './check-failed.js';
+import { addDcAlarmCommands } from './dc-alarm-commands.js';
+import { addDcCommands } from './dc-join-command.js';
 import { addEventCommands } from './event-commands.js';
 import { addHostCommands } from './host-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { addSubcloudCommands } from './subcloud-commands.js';
+import { addSubcloudGroupCommands } from './subcloud-group-commands.js';
 import { addSystemCommands } from './system-commands.js';
 import { addUserCommands } from './user-commands.js';
 import { addAlarmWebhookCommands } from './webhook-commands.js';
@@ -78,7 +82,11 @@ Examples:
   murm cert list --expiring-within 30d
   murm system show
   murm host add worker-0 --personality worker
-  murm host list`,
+  murm host list
+  murm subcloud add edge-1 --bundle-file edge-1.bundle
+  murm subcloud list --availability offline
+  murm subcloud-group add east --update-apply-type serial
+  murm dc alarm summary`,
     );
   addAuthCommands(program);
   addUserCommands(program);
@@ -89,6 +97,9 @@ Examples:
   addCertCommands(program);
   addSystemCommands(program);
   addHostCommands(program);
+  addSubcloudCommands(program);
+  addSubcloudGroupCommands(program);
+  addDcAlarmCommands(addDcCommands(program));
   return program;
 }
 

@@ -14,6 +14,7 @@ const USER_COLUMNS: readonly Column<UserView>[] = [
   { header: 'LOCKED', value: (user) => user.isLocked },
   { header: 'PASSWORD EXPIRES', value: (user) => user.passwordExpiresAt },
   { header: 'CREATED', value: (user) => user.createdAt },
+  { header: 'FLEET', value: (user) => user.isFleetWide },
 ];
 
 const ROLES_HELP = 'comma-separated roles: admin, configurator, operator, reader';
@@ -26,9 +27,13 @@ export function addUserCommands(program: Command): void {
     .addHelpText(
       'after',
       `
+Fleet-wide users (FLEET yes) are created on the system controller and copied, with their password, to
+every managed subcloud; there they are read-only.
+
 Examples:
   murm user list
   murm user create alice --roles operator
+  murm user create ops --roles operator --fleet-wide
   murm user modify alice --roles operator,configurator
   murm user set-password alice
   murm user delete alice --yes`,
@@ -59,51 +64,71 @@ Examples:
     .argument('<name>', 'user name: lowercase letters, digits, ".", "_", "-"')
     .requiredOption('--roles <roles>', ROLES_HELP)
     .option('--disabled', 'create the account disabled')
+    .option('--fleet-wide', 'copy the user to every managed subcloud (on a system controller)')
     .addHelpText(
       'after',
       `
 Examples:
   murm user create alice --roles operator
   murm user create bob --roles admin --disabled
+  murm user create ops --roles operator --fleet-wide
   MURM_NEW_PASSWORD=… murm user create ci --roles reader -o json`,
     )
-    .action(async (name: string, flags: { roles: string; disabled?: true }, command: Command) => {
-      const roles = parseRoles(flags.roles);
-      const created = await withApi(command, async (api) => {
-        const password = await readNewPassword(name);
-        const body = { name, roles, password, ...(flags.disabled ? { isEnabled: false } : {}) };
-        return api.post<UserView>('/v1/users', body);
-      });
-      const state = created.isEnabled ? '' : ', disabled';
-      await reportUser(
-        globalOptions(command).output,
-        created,
-        `created user "${name}" (roles: ${created.roles.join(', ')}${state})`,
-      );
-    });
+    .action(
+      async (name: string, flags: { roles: string; disabled?: true; fleetWide?: true }, command: Command) => {
+        const roles = parseRoles(flags.roles);
+        const created = await withApi(command, async (api) => {
+          const password = await readNewPassword(name);
+          const body = {
+            name,
+            roles,
+            password,
+            ...(flags.disabled ? { isEnabled: false } : {}),
+            ...(flags.fleetWide ? { fleetWide: true } : {}),
+          };
+          return api.post<UserView>('/v1/users', body);
+        });
+        const state = `${created.isEnabled ? '' : ', disabled'}${created.isFleetWide ? ', fleet-wide' : ''}`;
+        await reportUser(
+          globalOptions(command).output,
+          created,
+          `created user "${name}" (roles: ${created.roles.join(', ')}${state})`,
+        );
+      },
+    );
 
   user
     .command('modify')
-    .description('change the roles of a user, or enable or disable it')
+    .description('change the roles of a user, enable or disable it, or mark it fleet-wide')
     .argument('<name>', 'user name')
     .option('--roles <roles>', `replace the roles: ${ROLES_HELP}`)
     .addOption(new Option('--enable', 'allow the user to log in').conflicts('disable'))
     .addOption(new Option('--disable', 'refuse logins of the user'))
+    .option('--fleet-wide', 'copy the user to every managed subcloud (on a system controller)')
+    .option('--no-fleet-wide', 'stop copying the user; the subclouds delete their copies')
     .addHelpText(
       'after',
-      '\nExamples:\n  murm user modify alice --roles operator,configurator\n  murm user modify alice --disable\n  murm user modify alice --enable',
+      '\nExamples:\n  murm user modify alice --roles operator,configurator\n  murm user modify alice --disable\n  murm user modify alice --enable\n  murm user modify alice --fleet-wide\n  murm user modify alice --no-fleet-wide',
     )
     .action(
-      async (name: string, flags: { roles?: string; enable?: true; disable?: true }, command: Command) => {
-        if (flags.roles === undefined && !flags.enable && !flags.disable) {
-          throw new AppError('invalid_input', 'nothing to change; give --roles, --enable or --disable');
+      async (
+        name: string,
+        flags: { roles?: string; enable?: true; disable?: true; fleetWide?: boolean },
+        command: Command,
+      ) => {
+        if (flags.roles === undefined && !flags.enable && !flags.disable && flags.fleetWide === undefined) {
+          throw new AppError(
+            'invalid_input',
+            'nothing to change; give --roles, --enable, --disable, --fleet-wide or --no-fleet-wide',
+          );
         }
         const body = {
           ...(flags.roles === undefined ? {} : { roles: parseRoles(flags.roles) }),
           ...(flags.enable ? { isEnabled: true } : flags.disable ? { isEnabled: false } : {}),
+          ...(flags.fleetWide === undefined ? {} : { fleetWide: flags.fleetWide }),
         };
         const changed = await withApi(command, (api) => api.patch<UserView>(userPath(name), body));
-        const state = changed.isEnabled ? 'enabled' : 'disabled';
+        const state = `${changed.isEnabled ? 'enabled' : 'disabled'}${changed.isFleetWide ? ', fleet-wide,' : ''}`;
         await reportUser(
           globalOptions(command).output,
           changed,

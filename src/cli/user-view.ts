@@ -11,6 +11,7 @@ export interface UserView {
   passwordChangedAt: string;
   passwordExpiresAt: string;
   createdAt: string;
+  isFleetWide: boolean;
 }
 
 /** The lines of `murm user show` (and of `murm whoami`). */
@@ -23,6 +24,7 @@ export const USER_FIELDS: readonly Column<UserView>[] = [
   { header: 'PASSWORD CHANGED', value: (user) => user.passwordChangedAt },
   { header: 'PASSWORD EXPIRES', value: (user) => user.passwordExpiresAt },
   { header: 'CREATED', value: (user) => user.createdAt },
+  { header: 'FLEET-WIDE', value: (user) => user.isFleetWide },
 ];
 
 /** The path of one user in the API. */

@@ -23,6 +23,12 @@ export interface ServeConfig {
   systemType: 'All-in-one' | 'Standard';
   /** Run an agent for controller-0 inside the server process (the all-in-one default). */
   localAgent: boolean;
+  /** Enable the distributed-cloud module: this site manages subclouds. */
+  systemController: boolean;
+  /** A join bundle from `murm subcloud add` on a system controller, used on start when not joined yet. */
+  joinBundle: string | undefined;
+  /** Uplink ping interval (system controller); two missed pings make a subcloud offline. */
+  uplinkPingIntervalMs: number;
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -53,6 +59,8 @@ export interface ServeFlags {
   systemType?: string | undefined;
   /** false when `--no-local-agent` was given. */
   localAgent?: boolean | undefined;
+  systemController?: boolean | undefined;
+  join?: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -81,6 +89,9 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     heartbeatMissed: positiveInt(env, 'MURM_HEARTBEAT_MISSED', 3),
     systemType: parseSystemType(flags.systemType ?? env.MURM_SYSTEM_TYPE ?? 'all-in-one'),
     localAgent: flags.localAgent ?? env.MURM_LOCAL_AGENT !== '0',
+    systemController: flags.systemController ?? env.MURM_SYSTEM_CONTROLLER === '1',
+    joinBundle: flags.join ?? (env.MURM_JOIN_BUNDLE || undefined),
+    uplinkPingIntervalMs: positiveInt(env, 'MURM_UPLINK_PING_INTERVAL_MS', 3000),
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),

@@ -37,6 +37,92 @@ export interface User {
   lockedUntil: Date | undefined;
   passwordChangedAt: Date;
   createdAt: Date;
+  /** Copied by the system controller to every managed subcloud; read-only on a subcloud. */
+  isFleetWide: boolean;
+}
+
+/** What the system controller copies of a fleet-wide user: the stored scrypt hash, never a password. */
+export interface FleetUser {
+  name: string;
+  roles: Role[];
+  passwordHash: string;
+  isEnabled: boolean;
+}
+
+/** The fleet copy of a user: roles sorted, so both sides compute the same revision. */
+export function toFleetUser(user: Pick<User, 'name' | 'roles' | 'passwordHash' | 'isEnabled'>): FleetUser {
+  return {
+    name: user.name,
+    roles: [...user.roles].sort(),
+    passwordHash: user.passwordHash,
+    isEnabled: user.isEnabled,
+  };
+}
+
+/** Checks a user received from the system controller; throws `invalid_input` naming the problem. */
+export function parseFleetUser(value: unknown): FleetUser {
+  const item = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const { name, roles, passwordHash, isEnabled } = item;
+  if (typeof name !== 'string') {
+    throw new AppError('invalid_input', 'a fleet-wide user has no name', { field: 'name' });
+  }
+  validateUsername(name);
+  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
+    throw new AppError('invalid_input', `fleet-wide user "${name}" has no list of roles`, { field: 'roles' });
+  }
+  if (typeof passwordHash !== 'string' || !passwordHash.startsWith('scrypt$')) {
+    throw new AppError('invalid_input', `fleet-wide user "${name}" has no scrypt password hash`, {
+      field: 'passwordHash',
+    });
+  }
+  if (typeof isEnabled !== 'boolean') {
+    throw new AppError('invalid_input', `fleet-wide user "${name}" has no enabled flag`, {
+      field: 'isEnabled',
+    });
+  }
+  return toFleetUser({ name, roles: validateRoles(roles), passwordHash, isEnabled });
+}
+
+/**
+ * How a subcloud brings its fleet-wide users to the controller's list: create the missing, update
+ * those that differ, remove fleet-wide users no longer listed. A local user of a listed name is never
+ * overwritten: it is reported as a conflict for an operator to resolve.
+ */
+export interface FleetUserPlan {
+  create: FleetUser[];
+  update: Array<FleetUser & { isPasswordChanged: boolean }>;
+  remove: string[];
+  conflicts: string[];
+  unchangedCount: number;
+}
+
+/** Plans applying the controller's fleet-wide users to the local ones (pure). */
+export function planFleetUsers(local: readonly User[], desired: readonly FleetUser[]): FleetUserPlan {
+  const byName = new Map(local.map((user) => [user.name, user]));
+  const plan: FleetUserPlan = { create: [], update: [], remove: [], conflicts: [], unchangedCount: 0 };
+  for (const wanted of desired) {
+    const existing = byName.get(wanted.name);
+    if (!existing) {
+      plan.create.push(wanted);
+    } else if (!existing.isFleetWide) {
+      plan.conflicts.push(wanted.name);
+    } else if (sameFleetUser(toFleetUser(existing), wanted)) {
+      plan.unchangedCount++;
+    } else {
+      plan.update.push({ ...wanted, isPasswordChanged: existing.passwordHash !== wanted.passwordHash });
+    }
+  }
+  const listed = new Set(desired.map((user) => user.name));
+  plan.remove = local.filter((user) => user.isFleetWide && !listed.has(user.name)).map((user) => user.name);
+  return plan;
+}
+
+function sameFleetUser(a: FleetUser, b: FleetUser): boolean {
+  return (
+    a.passwordHash === b.passwordHash &&
+    a.isEnabled === b.isEnabled &&
+    a.roles.join(',') === b.roles.join(',')
+  );
 }
 
 /** Names are what operators type: lowercase letters, digits, `.`, `_`, `-`; 1–64 characters. */

@@ -18,6 +18,7 @@ const UserView = Type.Object({
   passwordChangedAt: Type.String(),
   passwordExpiresAt: Type.String(),
   createdAt: Type.String(),
+  isFleetWide: Type.Boolean(),
 });
 const UserParams = Type.Object({ name: UserName });
 const strict = { additionalProperties: false } as const;
@@ -127,6 +128,9 @@ function registerUserRoutes(app: HttpApp, identity: IdentityService): void {
             roles: Type.Array(RoleSchema, { minItems: 1 }),
             password: Password,
             isEnabled: Type.Optional(Type.Boolean()),
+            fleetWide: Type.Optional(
+              Type.Boolean({ description: 'copy the user to every managed subcloud (system controller)' }),
+            ),
           },
           strict,
         ),
@@ -134,9 +138,13 @@ function registerUserRoutes(app: HttpApp, identity: IdentityService): void {
       },
     },
     async (request, reply) => {
-      const { isEnabled, ...rest } = request.body;
+      const { isEnabled, fleetWide, ...rest } = request.body;
       reply.status(201);
-      return identity.createUser(isEnabled === undefined ? rest : { ...rest, isEnabled });
+      return identity.createUser({
+        ...rest,
+        ...(isEnabled === undefined ? {} : { isEnabled }),
+        ...(fleetWide === undefined ? {} : { isFleetWide: fleetWide }),
+      });
     },
   );
   app.get(
@@ -152,13 +160,14 @@ function registerUserRoutes(app: HttpApp, identity: IdentityService): void {
     {
       config: { access: 'administer' },
       schema: {
-        summary: 'Change roles or enable/disable a user',
+        summary: 'Change roles, enable/disable a user, or mark it fleet-wide',
         tags,
         params: UserParams,
         body: Type.Object(
           {
             roles: Type.Optional(Type.Array(RoleSchema, { minItems: 1 })),
             isEnabled: Type.Optional(Type.Boolean()),
+            fleetWide: Type.Optional(Type.Boolean()),
           },
           strict,
         ),
@@ -166,13 +175,16 @@ function registerUserRoutes(app: HttpApp, identity: IdentityService): void {
       },
     },
     async (request) => {
-      const { roles, isEnabled } = request.body;
-      if (roles === undefined && isEnabled === undefined) {
-        throw new AppError('invalid_input', 'give "roles" or "isEnabled" to change', { field: 'body' });
+      const { roles, isEnabled, fleetWide } = request.body;
+      if (roles === undefined && isEnabled === undefined && fleetWide === undefined) {
+        throw new AppError('invalid_input', 'give "roles", "isEnabled" or "fleetWide" to change', {
+          field: 'body',
+        });
       }
       return identity.modifyUser(request.params.name, {
         ...(roles === undefined ? {} : { roles }),
         ...(isEnabled === undefined ? {} : { isEnabled }),
+        ...(fleetWide === undefined ? {} : { isFleetWide: fleetWide }),
       });
     },
   );

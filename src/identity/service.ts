@@ -5,10 +5,14 @@ import { AppError, conflict, notFound } from '../core/errors.js';
 import type { AccessControl, Permission, Principal } from '../core/http/access.js';
 import {
   decideLogin,
+  type FleetUser,
+  type FleetUserPlan,
   hasPermission,
   passwordExpiresAt,
+  planFleetUsers,
   ROLE_PERMISSIONS,
   type Role,
+  toFleetUser,
   type User,
   validatePasswordStrength,
   validateRoles,
@@ -28,6 +32,7 @@ export interface UserView {
   passwordChangedAt: string;
   passwordExpiresAt: string;
   createdAt: string;
+  isFleetWide: boolean;
 }
 
 /** The outcome of a login or password change, with the audit event it stands for. */
@@ -46,9 +51,15 @@ const TOKEN_CACHE_SIZE = 10_000;
 /**
  * Users, passwords, lockout, tokens and role checks. Tokens that authenticated are cached by hash (one
  * controller process owns its database); every change to a user or its tokens evicts that user.
+ *
+ * Fleet-wide users are copied by the system controller to every managed subcloud. On a site that is
+ * fleet-managed (a subcloud) they change only through {@link applyFleetUsers}; the API refuses to edit,
+ * delete or re-password them. Logins, lockout and tokens stay local everywhere.
  */
 export class IdentityService implements AccessControl {
   private readonly tokens = new Map<string, TokenRecord>();
+  private readonly fleetListeners = new Set<() => void>();
+  private isFleetManaged = false;
 
   constructor(
     private readonly store: IdentityStore,
@@ -97,9 +108,13 @@ export class IdentityService implements AccessControl {
     const checked = await this.checkPassword(username, currentPassword, { allowExpired: true });
     if ('error' in checked)
       return { event: checked.event.replace('login.', 'password.change.'), error: checked.error };
+    if (this.isReadOnly(checked.value)) {
+      return { event: 'password.change.failure', error: managedByControllerError(username) };
+    }
     await this.replacePassword(checked.value, newPassword);
     await this.store.deleteUserTokens(username);
     this.forgetTokensOf(username);
+    if (checked.value.isFleetWide) this.fleetChanged();
     return { event: 'password.change', value: this.view(await this.getUserRecord(username)) };
   }
 
@@ -210,11 +225,22 @@ export class IdentityService implements AccessControl {
     return { ...this.view(await this.getUserRecord(principal.username)), tokenId: principal.tokenId };
   }
 
-  /** Creates a user; throws `conflict` when the name is taken, `invalid_input` on a weak password. */
-  async createUser(input: { name: string; roles: readonly string[]; password: string; isEnabled?: boolean }) {
+  /**
+   * Creates a user; throws `conflict` when the name is taken or when asked for a fleet-wide user on a
+   * fleet-managed site, `invalid_input` on a weak password.
+   */
+  async createUser(input: {
+    name: string;
+    roles: readonly string[];
+    password: string;
+    isEnabled?: boolean;
+    isFleetWide?: boolean;
+  }) {
     validateUsername(input.name);
     const roles = validateRoles(input.roles);
     validatePasswordStrength(input.password, this.policy);
+    const isFleetWide = input.isFleetWide ?? false;
+    if (isFleetWide) this.assertFleetWideEditable();
     if (await this.store.findUser(input.name)) throw conflict(`user "${input.name}" already exists`);
     const now = this.clock.now();
     const user: User = {
@@ -226,8 +252,10 @@ export class IdentityService implements AccessControl {
       lockedUntil: undefined,
       passwordChangedAt: now,
       createdAt: now,
+      isFleetWide,
     };
     await this.store.insertUser(user);
+    if (isFleetWide) this.fleetChanged();
     return this.view(user);
   }
 
@@ -239,32 +267,39 @@ export class IdentityService implements AccessControl {
     return this.view(await this.getUserRecord(name));
   }
 
-  /** Changes roles or enabled state; refuses to leave the site without an enabled admin. */
+  /**
+   * Changes roles, enabled state or whether the user is fleet-wide; refuses to leave the site without
+   * an enabled admin, and (`conflict`) to change fleet-wide users on a fleet-managed site.
+   */
   async modifyUser(
     name: string,
-    changes: { roles?: readonly string[]; isEnabled?: boolean },
+    changes: { roles?: readonly string[]; isEnabled?: boolean; isFleetWide?: boolean },
   ): Promise<UserView> {
-    const user = await this.getUserRecord(name);
+    const user = await this.getEditableUser(name);
+    if (changes.isFleetWide !== undefined) this.assertFleetWideEditable();
     const roles = changes.roles ? validateRoles(changes.roles) : user.roles;
     const isEnabled = changes.isEnabled ?? user.isEnabled;
+    const isFleetWide = changes.isFleetWide ?? user.isFleetWide;
     if (!(roles.includes('admin') && isEnabled)) await this.assertAnotherAdmin(name);
-    await this.store.updateUser(name, { roles, isEnabled });
+    await this.store.updateUser(name, { roles, isEnabled, isFleetWide });
     this.forgetTokensOf(name);
+    if (user.isFleetWide || isFleetWide) this.fleetChanged();
     return this.view(await this.getUserRecord(name));
   }
 
   async deleteUser(name: string, actor: Principal): Promise<void> {
     if (name === actor.username)
       throw conflict(`you cannot delete your own account "${name}"; ask another admin`);
-    await this.getUserRecord(name);
+    const user = await this.getEditableUser(name);
     await this.assertAnotherAdmin(name);
     await this.store.deleteUser(name);
     this.forgetTokensOf(name);
+    if (user.isFleetWide) this.fleetChanged();
   }
 
   /** Sets a password: admins for anyone, others only their own and with the current password. */
   async setPassword(name: string, input: { password: string; currentPassword?: string }, actor: Principal) {
-    const user = await this.getUserRecord(name);
+    const user = await this.getEditableUser(name);
     const isAdmin = hasPermission(actor.roles, 'administer');
     if (actor.username !== name && !isAdmin) {
       throw new AppError('forbidden', `only an admin may set the password of another user ("${name}")`);
@@ -280,6 +315,7 @@ export class IdentityService implements AccessControl {
     await this.replacePassword(user, input.password);
     await this.store.deleteUserTokens(name, actor.username === name ? actor.tokenId : undefined);
     this.forgetTokensOf(name);
+    if (user.isFleetWide) this.fleetChanged();
     return this.view(await this.getUserRecord(name));
   }
 
@@ -309,6 +345,74 @@ export class IdentityService implements AccessControl {
     );
   }
 
+  /** Marks this site as managed by a system controller: fleet-wide users become read-only here. */
+  setFleetManaged(isFleetManaged: boolean): void {
+    this.isFleetManaged = isFleetManaged;
+  }
+
+  /** Calls `listener` after any change to a fleet-wide user (here or applied); returns the unsubscribe. */
+  onFleetChange(listener: () => void): () => void {
+    this.fleetListeners.add(listener);
+    return () => this.fleetListeners.delete(listener);
+  }
+
+  /** The fleet-wide users, by name, as the system controller copies them. */
+  async listFleetUsers(): Promise<FleetUser[]> {
+    return (await this.store.listFleetUsers()).map(toFleetUser);
+  }
+
+  /**
+   * Makes the local fleet-wide users those of `users`, in one transaction; local users of the same
+   * names stay as they are and come back as `conflicts`. Throws `invalid_input` on a repeated name.
+   */
+  async applyFleetUsers(users: readonly FleetUser[]): Promise<FleetUserPlan> {
+    const names = users.map((user) => user.name);
+    const repeated = names.find((name, index) => names.indexOf(name) !== index);
+    if (repeated !== undefined) {
+      throw new AppError('invalid_input', `fleet-wide user "${repeated}" is listed twice`, {
+        name: repeated,
+      });
+    }
+    const plan = await this.store.applyFleetUsers(
+      (local) => planFleetUsers(local, users),
+      this.clock.now(),
+      this.policy.historyDepth,
+    );
+    for (const user of plan.update) this.forgetTokensOf(user.name);
+    for (const name of plan.remove) this.forgetTokensOf(name);
+    if (plan.create.length + plan.update.length + plan.remove.length > 0) this.fleetChanged();
+    return plan;
+  }
+
+  private isReadOnly(user: User): boolean {
+    return this.isFleetManaged && user.isFleetWide;
+  }
+
+  private async getEditableUser(name: string): Promise<User> {
+    const user = await this.getUserRecord(name);
+    if (this.isReadOnly(user)) throw managedByControllerError(name);
+    return user;
+  }
+
+  private assertFleetWideEditable(): void {
+    if (this.isFleetManaged) {
+      throw conflict(
+        'this site is managed by a system controller; mark users fleet-wide on the system controller',
+      );
+    }
+  }
+
+  private fleetChanged(): void {
+    for (const listener of this.fleetListeners) {
+      try {
+        listener();
+      } catch (error) {
+        // A listener only schedules sync work; its failure must not undo a committed change.
+        process.emitWarning(`a fleet-wide user listener failed: ${(error as Error).message}`);
+      }
+    }
+  }
+
   private async assertAnotherAdmin(name: string): Promise<void> {
     const others = (await this.store.listUsers()).filter(
       (u) => u.name !== name && u.isEnabled && u.roles.includes('admin'),
@@ -336,8 +440,13 @@ export class IdentityService implements AccessControl {
       passwordChangedAt: user.passwordChangedAt.toISOString(),
       passwordExpiresAt: passwordExpiresAt(user.passwordChangedAt, this.policy).toISOString(),
       createdAt: user.createdAt.toISOString(),
+      isFleetWide: user.isFleetWide,
     };
   }
+}
+
+function managedByControllerError(name: string): AppError {
+  return conflict(`user "${name}" is managed by the system controller; change it there`, { name });
 }
 
 function lockedError(name: string, until: Date): AppError {

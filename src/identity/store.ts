@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Database, tablesOf } from '../core/db/database.js';
-import type { Role, User } from './model.js';
+import type { FleetUserPlan, Role, User } from './model.js';
 
 interface UsersTable {
   name: string;
@@ -11,6 +11,7 @@ interface UsersTable {
   locked_until: string | null;
   password_changed_at: string;
   created_at: string;
+  fleet_wide: number;
 }
 interface PasswordHistoryTable {
   user_name: string;
@@ -85,11 +86,12 @@ export class IdentityStore {
   /** Updates the mutable fields of a user; returns false when no such user exists. */
   async updateUser(
     name: string,
-    changes: Partial<Pick<User, 'roles' | 'isEnabled' | 'failedAttempts' | 'lockedUntil'>>,
+    changes: Partial<Pick<User, 'roles' | 'isEnabled' | 'failedAttempts' | 'lockedUntil' | 'isFleetWide'>>,
   ): Promise<boolean> {
     const values: Partial<UsersTable> = {};
     if (changes.roles) values.roles = changes.roles.join(',');
     if (changes.isEnabled !== undefined) values.is_enabled = changes.isEnabled ? 1 : 0;
+    if (changes.isFleetWide !== undefined) values.fleet_wide = changes.isFleetWide ? 1 : 0;
     if (changes.failedAttempts !== undefined) values.failed_attempts = changes.failedAttempts;
     if ('lockedUntil' in changes) values.locked_until = changes.lockedUntil?.toISOString() ?? null;
     const result = await this.db.updateTable('users').set(values).where('name', '=', name).executeTakeFirst();
@@ -109,21 +111,81 @@ export class IdentityStore {
         })
         .where('name', '=', name)
         .execute();
-      const last = await trx
-        .selectFrom('password_history')
-        .select((eb) => eb.fn.max('seq').as('seq'))
-        .where('user_name', '=', name)
-        .executeTakeFirst();
-      const seq = Number(last?.seq ?? 0) + 1;
-      await trx
-        .insertInto('password_history')
-        .values({ user_name: name, seq, password_hash: passwordHash, created_at: at.toISOString() })
-        .execute();
-      await trx
-        .deleteFrom('password_history')
-        .where('user_name', '=', name)
-        .where('seq', '<=', seq - keep)
-        .execute();
+      await appendPasswordHistory(trx, { name, passwordHash, at, keep });
+    });
+  }
+
+  /** The fleet-wide users, by name. */
+  async listFleetUsers(): Promise<User[]> {
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('fleet_wide', '=', 1)
+      .orderBy('name')
+      .execute();
+    return rows.map(toUser);
+  }
+
+  /**
+   * In one transaction: reads the users, asks `decide` what to change, and writes it. Created users are
+   * fleet-wide; a changed password is appended to the history (trimmed to `keep`) and revokes the
+   * user's tokens; removed users lose their tokens (and, by cascade, their history). Returns the plan.
+   */
+  async applyFleetUsers(
+    decide: (users: User[]) => FleetUserPlan,
+    at: Date,
+    keep: number,
+  ): Promise<FleetUserPlan> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('users').selectAll().orderBy('name').execute();
+      const plan = decide(rows.map(toUser));
+      const now = at.toISOString();
+      for (const user of plan.create) {
+        await trx
+          .insertInto('users')
+          .values(
+            fromUser({
+              ...user,
+              failedAttempts: 0,
+              lockedUntil: undefined,
+              passwordChangedAt: at,
+              createdAt: at,
+              isFleetWide: true,
+            }),
+          )
+          .execute();
+        await trx
+          .insertInto('password_history')
+          .values({ user_name: user.name, seq: 1, password_hash: user.passwordHash, created_at: now })
+          .execute();
+      }
+      for (const user of plan.update) {
+        await trx
+          .updateTable('users')
+          .set({
+            roles: user.roles.join(','),
+            is_enabled: user.isEnabled ? 1 : 0,
+            ...(user.isPasswordChanged
+              ? {
+                  password_hash: user.passwordHash,
+                  password_changed_at: now,
+                  failed_attempts: 0,
+                  locked_until: null,
+                }
+              : {}),
+          })
+          .where('name', '=', user.name)
+          .where('fleet_wide', '=', 1)
+          .execute();
+        if (!user.isPasswordChanged) continue;
+        await trx.deleteFrom('tokens').where('user_name', '=', user.name).execute();
+        await appendPasswordHistory(trx, { name: user.name, passwordHash: user.passwordHash, at, keep });
+      }
+      if (plan.remove.length > 0) {
+        await trx.deleteFrom('tokens').where('user_name', 'in', plan.remove).execute();
+        await trx.deleteFrom('users').where('name', 'in', plan.remove).where('fleet_wide', '=', 1).execute();
+      }
+      return plan;
     });
   }
 
@@ -200,6 +262,33 @@ export class IdentityStore {
   }
 }
 
+/** Appends a password to a user's history and keeps only the newest `keep` entries. */
+async function appendPasswordHistory(
+  trx: Kysely<IdentityTables>,
+  entry: { name: string; passwordHash: string; at: Date; keep: number },
+): Promise<void> {
+  const last = await trx
+    .selectFrom('password_history')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .where('user_name', '=', entry.name)
+    .executeTakeFirst();
+  const seq = Number(last?.seq ?? 0) + 1;
+  await trx
+    .insertInto('password_history')
+    .values({
+      user_name: entry.name,
+      seq,
+      password_hash: entry.passwordHash,
+      created_at: entry.at.toISOString(),
+    })
+    .execute();
+  await trx
+    .deleteFrom('password_history')
+    .where('user_name', '=', entry.name)
+    .where('seq', '<=', seq - entry.keep)
+    .execute();
+}
+
 function splitRoles(roles: string): Role[] {
   return roles.split(',').filter(Boolean) as Role[];
 }
@@ -214,6 +303,7 @@ function toUser(row: UsersTable): User {
     lockedUntil: row.locked_until ? new Date(row.locked_until) : undefined,
     passwordChangedAt: new Date(row.password_changed_at),
     createdAt: new Date(row.created_at),
+    isFleetWide: Boolean(row.fleet_wide),
   };
 }
 
@@ -227,5 +317,6 @@ function fromUser(user: User): UsersTable {
     locked_until: user.lockedUntil?.toISOString() ?? null,
     password_changed_at: user.passwordChangedAt.toISOString(),
     created_at: user.createdAt.toISOString(),
+    fleet_wide: user.isFleetWide ? 1 : 0,
   };
 }

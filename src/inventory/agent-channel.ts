@@ -1,12 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { AppError } from '../core/errors.js';
 import type { RequestRecorder } from '../core/http/access.js';
+import { refuseUpgrade, verifiedPeer } from '../core/http/upgrades.js';
 import type { Logger } from '../core/log.js';
 import {
   AGENT_CHANNEL_PATH,
@@ -86,16 +85,6 @@ export class AgentChannelServer implements HostListener {
     this.unsubscribe = inventory.subscribe(this);
   }
 
-  /** Handles upgrade requests of `server` (the HTTPS API listener). */
-  attach(server: Server): void {
-    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.upgrade(request, socket, head).catch((error: unknown) => {
-        this.logger.error({ err: error }, 'agent channel upgrade failed');
-        socket.destroy();
-      });
-    });
-  }
-
   configChanged(hostname: string, revision: string, files: RenderedFile[]): void {
     this.send(hostname, { type: 'config', revision, files });
   }
@@ -113,14 +102,13 @@ export class AgentChannelServer implements HostListener {
     this.wss?.close();
   }
 
-  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const path = (request.url ?? '').split('?')[0];
-    if (path !== AGENT_CHANNEL_PATH) return refuseUpgrade(socket, 404, 'Not Found');
-    const tlsSocket = socket as TLSSocket;
-    const source = tlsSocket.remoteAddress ?? 'unknown';
+  /** Handles an upgrade request for the agent channel (routed here by the API listener's UpgradeRouter). */
+  async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const source = (socket as { remoteAddress?: string }).remoteAddress ?? 'unknown';
     let hostname: string;
     try {
-      hostname = this.authenticate(tlsSocket);
+      const peer = verifiedPeer(socket);
+      hostname = this.inventory.agentFor(peer.commonName, peer.fingerprint);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       await this.record('agent.rejected', undefined, source, 403, reason);
@@ -131,23 +119,6 @@ export class AgentChannelServer implements HostListener {
       void this.record('agent.connected', hostname, source, 101, undefined);
       this.connected(hostname, ws);
     });
-  }
-
-  private authenticate(socket: TLSSocket): string {
-    if (typeof socket.getPeerCertificate !== 'function') {
-      throw new AppError('unauthenticated', 'the agent channel needs TLS with a client certificate');
-    }
-    const peer = socket.getPeerCertificate();
-    if (!peer?.raw) throw new AppError('unauthenticated', 'no client certificate');
-    if (!socket.authorized) {
-      throw new AppError(
-        'unauthenticated',
-        `client certificate not issued by the site CA (${socket.authorizationError})`,
-      );
-    }
-    const commonName = [peer.subject?.CN ?? ''].flat()[0] ?? '';
-    const fingerprint = createHash('sha256').update(peer.raw).digest('hex');
-    return this.inventory.agentFor(commonName, fingerprint);
   }
 
   private connected(hostname: string, ws: WebSocket): void {
@@ -231,8 +202,4 @@ function parseFrame(data: Buffer): AgentFrame | undefined {
   if (typeof type !== 'string' || !Object.hasOwn(FrameSchemas, type)) return undefined;
   const schema = FrameSchemas[type as AgentFrame['type']];
   return Value.Check(schema, value) ? (value as AgentFrame) : undefined;
-}
-
-function refuseUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

@@ -231,14 +231,8 @@ export class InventoryService {
       this.inventory.delete(hostname);
       this.lastSeen.delete(hostname);
       this.configs.forget(hostname);
-      for (const alarmId of [
-        INVENTORY_ALARMS.locked,
-        INVENTORY_ALARMS.heartbeatLost,
-        INVENTORY_ALARMS.configOutOfDate,
-      ]) {
-        await this.options.fault.clear(alarmId, hostEntity(hostname));
-      }
-      await this.options.fault.clearAllFor(`${hostEntity(hostname)}.`);
+      // Its alarms and those of its sub-entities (host=<name>.…), not those of host=<name>x.
+      await this.options.fault.clearAllFor(hostEntity(hostname));
       for (const listener of this.listeners) listener.removed(hostname);
     });
   }

@@ -23,6 +23,9 @@ export function buildServeConfig(database: string, overrides: Partial<ServeConfi
     heartbeatMissed: 3,
     systemType: 'All-in-one',
     localAgent: false,
+    systemController: false,
+    joinBundle: undefined,
+    uplinkPingIntervalMs: 3000,
     passwordPolicy: { ...DEFAULT_PASSWORD_POLICY },
     ...overrides,
   };

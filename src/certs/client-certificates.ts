@@ -5,14 +5,15 @@ import type { Clock } from '../core/clock.js';
 import { issueFromCsr } from './issue.js';
 import { readSiteCa } from './site-pki.js';
 
-const AGENT_CERTIFICATE_DAYS = 365;
+const CLIENT_CERTIFICATE_DAYS = 365;
 const BACKDATE_MS = 5 * 60_000;
 
 /**
- * Issues a host agent's client certificate (CN = host name) from the site root CA for the key of its
- * CSR. Returns the PEM, its SHA-256 fingerprint (what the agent channel compares) and the CA bundle.
+ * Issues a client certificate from the site root CA for the key of a CSR: a host agent's (CN = host
+ * name) or a subcloud's uplink (CN = subcloud name). Returns the PEM, its SHA-256 fingerprint (what the
+ * agent channel and the uplink compare) and the CA bundle.
  */
-export async function issueAgentCertificate(
+export async function issueClientCertificate(
   dataDir: string,
   clock: Clock,
   csrPem: string,
@@ -24,7 +25,7 @@ export async function issueAgentCertificate(
     csrPem,
     commonName: hostname,
     notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + AGENT_CERTIFICATE_DAYS * 86_400_000),
+    notAfter: new Date(now + CLIENT_CERTIFICATE_DAYS * 86_400_000),
   });
   const fingerprint = new X509Certificate(issued.certPem).fingerprint256.replaceAll(':', '').toLowerCase();
   const caBundle = await fs.readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
