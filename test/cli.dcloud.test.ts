@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { EXIT_CODES } from '../src/cli/program.js';
 import type { GroupView } from '../src/dcloud/groups.js';
 import type { AlarmSummary, SubcloudDetail, SubcloudView } from '../src/dcloud/views.js';
+import { httpsRequest } from './helpers/https.js';
 import { type CliResult, makeTempDir, runCli, type ServerProcess, startServer } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
@@ -351,4 +352,46 @@ test('gives examples in the help of every subcloud command', async () => {
     assertOk(result);
     assert.match(result.stdout, /\nExamples:\n {2}murm /, (commands[index] ?? []).join(' '));
   });
+});
+
+test('moves a subcloud to another group and re-issues its join bundle, which replaces the old one', async () => {
+  await murm(['subcloud-group', 'add', 'moves']);
+  const added = await json<{ bundle: string }>(['subcloud', 'add', 'mover']);
+  const moved = await json<SubcloudView>([
+    'subcloud',
+    'modify',
+    'mover',
+    '--group',
+    'moves',
+    '--location',
+    'rack 4',
+  ]);
+  assert.equal(moved.group, 'moves');
+  assertFails(await murm(['subcloud', 'modify', 'mover']), EXIT_CODES.usage, /at least one of/);
+  assertFails(
+    await murm(['subcloud', 'modify', 'mover', '--group', 'nope']),
+    EXIT_CODES.usage,
+    /does not exist/,
+  );
+  const file = path.join(workDir, 'mover.bundle');
+  const written = await murm(['subcloud', 'join-bundle', 'mover', '--bundle-file', file]);
+  assertOk(written);
+  assert.equal(modeOf(file), 0o600);
+  const fresh = fs.readFileSync(file, 'utf8').trim();
+  assert.match(fresh, /^murm-join:/);
+  assert.notEqual(fresh, added.bundle);
+  const tokenOf = (bundle: string) =>
+    (JSON.parse(Buffer.from(bundle.slice('murm-join:'.length), 'base64url').toString()) as { token: string })
+      .token;
+  const enroll = async (token: string) =>
+    (
+      await httpsRequest(`${server.url}/v1/subcloud-enroll`, {
+        caPath: server.caPath,
+        method: 'POST',
+        body: { token, csr: 'x' },
+      })
+    ).status;
+  assert.equal(await enroll(tokenOf(added.bundle)), 401, 'the first bundle no longer works');
+  assert.equal(await enroll(tokenOf(fresh)), 400, 'the new token is accepted (then the CSR is refused)');
+  assertFails(await murm(['subcloud', 'join-bundle', 'nobody']), EXIT_CODES.notFound, /not found/);
 });

@@ -9,6 +9,7 @@ import { addPageOptions, type PageFlags, readPages, reportMore } from './alarm-c
 import { report } from './host-views.js';
 import { printData, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
+import { addSubcloudModifyCommands } from './subcloud-modify-commands.js';
 import {
   type AddedSubcloud,
   printJoinBundle,
@@ -185,6 +186,7 @@ Examples:
       });
   }
 
+  addSubcloudModifyCommands(subcloud);
   subcloud
     .command('delete')
     .description(
