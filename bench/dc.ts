@@ -115,7 +115,10 @@ async function measure(backend: string, database: string | undefined): Promise<F
       capSeconds: 300,
       label: 'managed',
     });
-    if (managed.seconds !== undefined) figures.managedSeconds = (online.seconds ?? 0) + managed.seconds;
+    // Managed time counts from the sim start, so only when the online phase finished in time.
+    if (managed.seconds !== undefined && online.seconds !== undefined) {
+      figures.managedSeconds = online.seconds + managed.seconds;
+    }
     log(`[${backend}] steady state ${STEADY_SECONDS} s with ${ALARM_RATE} alarm changes/s`);
     figures.steady = await steadyState(controller, sim, STEADY_SECONDS);
     log(`[${backend}] alarm change → alarm summary, 10 rounds of 20`);

@@ -19,7 +19,7 @@ export async function issueClientCertificate(
   csrPem: string,
   hostname: string,
 ): Promise<{ certificatePem: string; fingerprint: string; caBundle: string }> {
-  const ca = await readSiteCa(dataDir);
+  const { ca, caBundle } = await cachedSiteCa(dataDir);
   const now = clock.now().getTime();
   const issued = await issueFromCsr(ca, {
     csrPem,
@@ -28,6 +28,30 @@ export async function issueClientCertificate(
     notAfter: new Date(now + CLIENT_CERTIFICATE_DAYS * 86_400_000),
   });
   const fingerprint = new X509Certificate(issued.certPem).fingerprint256.replaceAll(':', '').toLowerCase();
-  const caBundle = await fs.readFile(path.join(dataDir, 'pki', 'ca.crt'), 'utf8');
   return { certificatePem: issued.certPem, fingerprint, caBundle };
+}
+
+let cached:
+  | { key: string; value: Promise<{ ca: Awaited<ReturnType<typeof readSiteCa>>; caBundle: string }> }
+  | undefined;
+
+/** The site CA and its bundle, read again only when ca.crt or ca.key changed (rotation). */
+async function cachedSiteCa(dataDir: string) {
+  const pki = path.join(dataDir, 'pki');
+  const [certStat, keyStat] = await Promise.all([
+    fs.stat(path.join(pki, 'ca.crt')).catch(() => undefined),
+    fs.stat(path.join(pki, 'ca.key')).catch(() => undefined),
+  ]);
+  const key = `${pki}:${certStat?.mtimeMs}:${keyStat?.mtimeMs}`;
+  if (cached?.key !== key) {
+    const value = (async () => ({
+      ca: await readSiteCa(dataDir),
+      caBundle: await fs.readFile(path.join(pki, 'ca.crt'), 'utf8'),
+    }))();
+    value.catch(() => {
+      if (cached?.value === value) cached = undefined;
+    });
+    cached = { key, value };
+  }
+  return cached.value;
 }

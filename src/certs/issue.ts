@@ -75,6 +75,31 @@ export async function issueFromCsr(
   return signLeaf(ca, { ...request, dns: [], ips: [] }, publicKey, isRsa);
 }
 
+/** Parsed CA certificates and imported CA keys, by PEM: importing the key dominated each signature. */
+const signingCas = new Map<
+  string,
+  Promise<{ caCert: import('@peculiar/x509').X509Certificate; caKey: webcrypto.CryptoKey }>
+>();
+
+function signingCa(ca: { certPem: string; keyPem: string }) {
+  const key = `${ca.certPem}\n${ca.keyPem}`;
+  let entry = signingCas.get(key);
+  if (!entry) {
+    entry = (async () => {
+      const x509 = await loadX509();
+      const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
+      return {
+        caCert: new x509.X509Certificate(ca.certPem),
+        caKey: await webcrypto.subtle.importKey('pkcs8', caKeyDer, CA_KEY, false, ['sign']),
+      };
+    })();
+    // A site has one or two CAs at a time (two during rotation); keep the cache that small.
+    if (signingCas.size >= 4) signingCas.clear();
+    signingCas.set(key, entry);
+  }
+  return entry;
+}
+
 async function signLeaf(
   ca: { certPem: string; keyPem: string },
   request: Omit<LeafRequest, 'keyType'>,
@@ -82,9 +107,7 @@ async function signLeaf(
   isRsa: boolean,
 ): Promise<Omit<IssuedLeaf, 'keyPem'>> {
   const x509 = await loadX509();
-  const caCert = new x509.X509Certificate(ca.certPem);
-  const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
-  const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, CA_KEY, false, ['sign']);
+  const { caCert, caKey } = await signingCa(ca);
   const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
   const notAfter = new Date(Math.min(request.notAfter.getTime(), caCert.notAfter.getTime()));
   const usages = isRsa

@@ -53,6 +53,8 @@ export interface DcServiceOptions {
     name: string,
   ): Promise<{ certificatePem: string; fingerprint: string; caBundle: string }>;
   controllerUrl(): string;
+  /** The uplink listener's URL when it is not the API's (uplink worker processes). */
+  uplinkUrl?: (() => string | undefined) | undefined;
   caPem(): string;
   sources: SyncSource[];
   transport: UplinkTransport;
@@ -272,7 +274,8 @@ export class DcService {
 
   /** Spends a one-time join token (even if the CSR is bad) and issues the uplink certificate; else `unauthenticated`. */
   async enroll(token: string, csrPem: string): Promise<SubcloudEnrollResponse> {
-    return this.serialized(async () => {
+    // Only spending the token is serialized; signing runs concurrently (thousands of subclouds join at once).
+    const name = await this.serialized(async () => {
       const invalid = new AppError('unauthenticated', 'enrollment token is unknown, expired or already used');
       if (!token.startsWith(TOKEN_PREFIX)) throw invalid;
       const enrollment = await this.options.store.takeEnrollment(hashToken(token));
@@ -280,11 +283,12 @@ export class DcService {
       if (!enrollment || Date.parse(enrollment.expiresAt) <= nowMs || !this.table.has(enrollment.name)) {
         throw invalid;
       }
-      const issued = await this.issue(enrollment.name, csrPem);
-      // An uplink still open with an older certificate is no longer accepted.
-      this.options.transport.disconnect(enrollment.name);
-      return { name: enrollment.name, certificate: issued.certificatePem, caBundle: issued.caBundle };
+      return enrollment.name;
     });
+    const issued = await this.issue(name, csrPem);
+    // An uplink still open with an older certificate is no longer accepted.
+    this.options.transport.disconnect(name);
+    return { name, certificate: issued.certificatePem, caBundle: issued.caBundle };
   }
 
   /** The subcloud whose uplink presents this certificate; `forbidden` unless it is the one last issued to it. */
@@ -379,7 +383,14 @@ export class DcService {
 
   private bundle(name: string, token: string): string {
     const { controllerUrl, caPem } = this.options;
-    const bundle: JoinBundle = { name, controller: controllerUrl(), caPem: caPem(), token };
+    const uplink = this.options.uplinkUrl?.();
+    const bundle: JoinBundle = {
+      name,
+      controller: controllerUrl(),
+      ...(uplink === undefined ? {} : { uplink }),
+      caPem: caPem(),
+      token,
+    };
     return JOIN_BUNDLE_PREFIX + Buffer.from(JSON.stringify(bundle)).toString('base64url');
   }
 
