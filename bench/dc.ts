@@ -26,6 +26,8 @@ import { type Controller, startController, startSimProcess } from './lib/dc-proc
 import { loopbackPool } from './lib/post-load.js';
 
 const SUBCLOUDS = Number(process.env.BENCH_SUBCLOUDS ?? '10000');
+// One process may hold at most 20,000 open files: past 10,000 uplinks the controller terminates them in workers.
+const UPLINK_WORKERS = Number(process.env.BENCH_UPLINK_WORKERS ?? (SUBCLOUDS > 10_000 ? '2' : '0'));
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres').split(',').map((b) => b.trim());
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? '30');
@@ -78,6 +80,7 @@ async function measure(backend: string, database: string | undefined): Promise<F
     repoRoot,
     dataDir,
     password,
+    uplinkWorkers: UPLINK_WORKERS,
     ...(database === undefined ? {} : { database }),
   });
   const figures: Figures = { backend, online: 0 };

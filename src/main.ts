@@ -43,6 +43,7 @@ import { DcService } from './dcloud/service.js';
 import { DcStore } from './dcloud/store.js';
 import { UPLINK_PATH } from './dcloud/uplink-protocol.js';
 import { UplinkServer } from './dcloud/uplink-server.js';
+import { WorkerUplinkTransport } from './dcloud/uplink-workers.js';
 import { loadAlarmCatalog } from './fault/catalog.js';
 import { registerFaultMetrics } from './fault/metrics.js';
 import { faultMigration } from './fault/migrations/0002-fault.js';
@@ -69,6 +70,10 @@ import { FIRST_CONTROLLER } from './inventory/model.js';
 import { registerInventoryRoutes } from './inventory/routes.js';
 import { InventoryService } from './inventory/service.js';
 import { InventoryStore } from './inventory/store.js';
+import { ptpMigration } from './ptp/migrations/0011-ptp.js';
+import { registerPtpRoutes } from './ptp/routes.js';
+import { PtpService } from './ptp/service.js';
+import { PtpStore } from './ptp/store.js';
 
 /** Every domain's migrations, in the order they must run. */
 const MIGRATIONS: readonly NamedMigration[] = [
@@ -82,6 +87,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   inventoryMigration,
   dcloudMigration,
   fleetWideMigration,
+  ptpMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */
@@ -107,6 +113,8 @@ export interface Site {
   /** The distributed-cloud module: present on a system controller (`--system-controller`). */
   readonly dc: DcService | undefined;
   readonly uplinks: UplinkServer | undefined;
+  /** The uplink worker processes, instead of `uplinks`, when `MURM_UPLINK_WORKERS` > 0. */
+  readonly uplinkWorkers: WorkerUplinkTransport | undefined;
   /** This site's link to its system controller (joined or not). */
   readonly link: SubcloudLink;
   /** The URL other sites and agents reach this site at (bundles carry it); set once listening. */
@@ -202,6 +210,10 @@ export async function openSite(options: SiteOptions): Promise<Site> {
       issueClientCertificate(config.dataDir, clock, csrPem, hostname),
   });
   await inventory.open();
+  const ptp = new PtpService({ store: new PtpStore(database), inventory, logger });
+  await ptp.open();
+  inventory.addConfigRenderer((hostname) => ptp.hostFiles(hostname));
+  ptp.onChange((hostname) => inventory.refreshHostConfig(hostname));
   const streams = new EventStreams();
   let isClosing = false;
   const { app, routes } = createHttpServer({
@@ -228,6 +240,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   );
   registerTrustedCaRoutes(app, trustedCas);
   registerInventoryRoutes(app, inventory);
+  registerPtpRoutes(app, ptp);
   const agentChannel = new AgentChannelServer(inventory, logger, (record) => audit.record(record));
   const upgrades = new UpgradeRouter(logger);
   upgrades.route(AGENT_CHANNEL_PATH, (request, socket, head) => agentChannel.upgrade(request, socket, head));
@@ -270,6 +283,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
       isClosing = true;
       agentChannel.close();
       dcloud.uplinks?.close();
+      await dcloud.uplinkWorkers?.close();
       dcloud.dc?.close();
       await dcloud.link.stop();
       managedCertificates.stop();
@@ -301,16 +315,31 @@ async function openDistributedCloud(parts: {
   trustedCas: TrustedCas;
   recordRequest: RequestRecorder;
   publicUrl: () => string;
-}): Promise<{ dc: DcService | undefined; uplinks: UplinkServer | undefined; link: SubcloudLink }> {
+}): Promise<{
+  dc: DcService | undefined;
+  uplinks: UplinkServer | undefined;
+  uplinkWorkers: WorkerUplinkTransport | undefined;
+  link: SubcloudLink;
+}> {
   const { config, clock, logger, app, fault, identity, trustedCas } = parts;
   let dc: DcService | undefined;
   let uplinks: UplinkServer | undefined;
+  let uplinkWorkers: WorkerUplinkTransport | undefined;
   if (config.systemController) {
-    uplinks = new UplinkServer({
-      logger,
-      audit: parts.recordRequest,
-      pingIntervalMs: config.uplinkPingIntervalMs,
-    });
+    const uplinkOptions = { logger, audit: parts.recordRequest, pingIntervalMs: config.uplinkPingIntervalMs };
+    const workers = config.uplinkWorkers ?? 0;
+    if (workers > 0) {
+      uplinkWorkers = new WorkerUplinkTransport({
+        ...uplinkOptions,
+        workers,
+        listen: config.uplinkListen ?? { host: config.listen.host, port: 0 },
+        logLevel: config.logLevel,
+        dataDir: config.dataDir,
+      });
+    } else {
+      uplinks = new UplinkServer(uplinkOptions);
+    }
+    const transport = uplinkWorkers ?? (uplinks as UplinkServer);
     dc = new DcService({
       store: new DcStore(parts.database),
       fault,
@@ -318,16 +347,19 @@ async function openDistributedCloud(parts: {
       logger,
       issueCertificate: (csrPem, name) => issueClientCertificate(config.dataDir, clock, csrPem, name),
       controllerUrl: parts.publicUrl,
+      uplinkUrl: () => uplinkWorkers?.uplinkUrl(parts.publicUrl()),
       caPem: () => readSiteCaBundle(config.dataDir),
       sources: [identitySyncSource(identity), trustedCaSyncSource(trustedCas)],
-      transport: uplinks,
+      transport,
       pingIntervalMs: config.uplinkPingIntervalMs,
     });
-    uplinks.bind(dc);
+    transport.bind(dc);
     await dc.open();
     registerDcRoutes(app, dc);
     const server = uplinks;
-    parts.upgrades.route(UPLINK_PATH, (request, socket, head) => server.upgrade(request, socket, head));
+    if (server) {
+      parts.upgrades.route(UPLINK_PATH, (request, socket, head) => server.upgrade(request, socket, head));
+    }
   }
   const link = new SubcloudLink({
     dataDir: config.dataDir,
@@ -347,7 +379,7 @@ async function openDistributedCloud(parts: {
     },
     status: () => link.status(),
   });
-  return { dc, uplinks, link };
+  return { dc, uplinks, uplinkWorkers, link };
 }
 
 /** Once joined, fleet-wide users and CAs come from the system controller and are read-only here. */
@@ -380,6 +412,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     tls: { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: caBundle() },
   });
   await serveManagedServerCertificate(site, config.listen.host, pki.caCertPath);
+  await site.uplinkWorkers?.start();
   const admin = await site.identity.bootstrapAdmin(config.adminPassword);
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
   // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
@@ -495,7 +528,10 @@ async function serveManagedServerCertificate(site: Site, listenHost: string, caP
   const load = async () => {
     const { certPem, keyPem, caPem } = await site.managedCertificates.exportKey(API_SERVER_CERTIFICATE);
     // The site CA bundle verifies host agents' client certificates on the same listener.
-    server.setSecureContext({ key: keyPem, cert: certPem + caPem, ca: fs.readFileSync(caPath, 'utf8') });
+    const tls = { key: keyPem, cert: certPem + caPem, ca: fs.readFileSync(caPath, 'utf8') };
+    server.setSecureContext(tls);
+    // The uplink workers present the same server certificate.
+    site.uplinkWorkers?.setTls(tls);
   };
   site.managedCertificates.onRenewed(async (name) => {
     if (name === API_SERVER_CERTIFICATE) await load();

@@ -52,7 +52,8 @@ Environment: MURM_ADMIN_PASSWORD (bootstrap admin password on first start), MURM
 MURM_PASSWORD_MIN_LENGTH (12), MURM_PASSWORD_HISTORY (5), MURM_LOCKOUT_ATTEMPTS (5),
 MURM_LOCKOUT_SECONDS (1800), MURM_PASSWORD_MAX_AGE_DAYS (90), MURM_HEARTBEAT_INTERVAL_MS (agent heartbeat,
 5000), MURM_HEARTBEAT_MISSED (heartbeats missed before a host is offline, 3), MURM_UPLINK_PING_INTERVAL_MS (system
-controller: subcloud uplink pings, 3000; two missed make a subcloud offline).
+controller: subcloud uplink pings, 3000; two missed make a subcloud offline), MURM_UPLINK_WORKERS (system controller:
+uplink worker processes, 0 = uplinks on the API listener), MURM_UPLINK_LISTEN (their listener; default API port + 1).
 
 Examples:
   murm serve                                   # ./data, https://127.0.0.1:7443
@@ -77,4 +78,8 @@ const program = buildProgram();
 addServeCommand(program);
 addAgentCommand(program);
 (await import('./cli/sim-command.js')).addSimCommand(program);
+// Hidden: a system controller's uplink worker process, forked by `murm serve` (MURM_UPLINK_WORKERS).
+program
+  .command('uplink-worker', { hidden: true })
+  .action(async () => (await import('./dcloud/uplink-worker-main.js')).runUplinkWorker());
 await runProgram(program, process.argv);

@@ -69,8 +69,9 @@ export interface Steady {
 /** CPU% of the controller and of all simulator processes over `seconds`, and the controller's RSS. */
 export async function steadyState(c: Controller, sim: SimProcess, seconds: number): Promise<Steady> {
   const simPids = sim.pids();
+  const controllerPids = c.pids();
   const cpu = () => ({
-    controller: cpuSeconds(c.running.child.pid),
+    controller: controllerPids.reduce((n, pid) => n + cpuSeconds(pid), 0),
     sim: simPids.reduce((n, pid) => n + cpuSeconds(pid), 0),
   });
   const before = cpu();
@@ -80,8 +81,9 @@ export async function steadyState(c: Controller, sim: SimProcess, seconds: numbe
   const wall = (performance.now() - t0) / 1000;
   return {
     seconds,
-    controllerRssMiB: procMiB(c.running.child.pid, 'VmRSS'),
-    controllerPeakRssMiB: procMiB(c.running.child.pid, 'VmHWM'),
+    // With uplink workers, the controller is the primary and its workers together.
+    controllerRssMiB: controllerPids.reduce((n, pid) => n + procMiB(pid, 'VmRSS'), 0),
+    controllerPeakRssMiB: controllerPids.reduce((n, pid) => n + procMiB(pid, 'VmHWM'), 0),
     controllerCpuPct: ((after.controller - before.controller) / wall) * 100,
     simCpuPct: ((after.sim - before.sim) / wall) * 100,
     simRssMiB: simPids.reduce((n, pid) => n + procMiB(pid, 'VmRSS'), 0),

@@ -15,6 +15,10 @@ export interface Controller {
   endpoint: Endpoint & { ca: string };
   caPath: string;
   token: string;
+  /** Where subclouds open their uplinks (the API, or the uplink workers' listener). */
+  uplink: string;
+  /** The controller process and its uplink workers (for CPU and RSS figures). */
+  pids(): number[];
 }
 
 async function waitForCa(path: string, r: Running): Promise<string> {
@@ -39,8 +43,11 @@ export async function startController(o: {
   dataDir: string;
   database?: string;
   password: string;
+  /** Uplink worker processes (MURM_UPLINK_WORKERS); 0 = uplinks on the API listener. */
+  uplinkWorkers: number;
 }): Promise<Controller> {
   const port = await freePort();
+  const uplinkPort = o.uplinkWorkers > 0 ? await freePort() : port;
   const origin = `https://127.0.0.1:${port}`;
   const args = [
     'bin/murm.js',
@@ -55,7 +62,12 @@ export async function startController(o: {
     'warn',
     ...(o.database === undefined ? [] : ['--database', o.database]),
   ];
-  const env = { ...process.env, MURM_ADMIN_PASSWORD: o.password };
+  const env = {
+    ...process.env,
+    MURM_ADMIN_PASSWORD: o.password,
+    MURM_UPLINK_WORKERS: String(o.uplinkWorkers),
+    MURM_UPLINK_LISTEN: `127.0.0.1:${uplinkPort}`,
+  };
   const running = launch('controller', process.execPath, args, { cwd: o.repoRoot, env });
   try {
     const caPath = join(o.dataDir, 'pki', 'ca.crt');
@@ -66,6 +78,8 @@ export async function startController(o: {
       running,
       caPath,
       token,
+      uplink: `https://127.0.0.1:${uplinkPort}`,
+      pids: () => withChildren(running.child.pid),
       endpoint: { origin, ca, headers: { authorization: `Bearer ${token}` } },
     };
   } catch (err) {
@@ -98,6 +112,8 @@ export function startSimProcess(o: {
       'sim',
       '--controller',
       o.controller.endpoint.origin,
+      '--uplink',
+      o.controller.uplink,
       '--ca',
       o.controller.caPath,
       ...o.args,
@@ -144,4 +160,15 @@ export function startSimProcess(o: {
       process.off('exit', killOnExit);
     },
   };
+}
+
+/** A process and its direct children (uplink workers), from /proc. */
+function withChildren(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return [pid, ...(children ? children.split(' ').map(Number) : [])];
+  } catch {
+    return [pid];
+  }
 }

@@ -1,3 +1,4 @@
+import * as assert from 'node:assert/strict';
 import { Command, CommanderError, Option } from 'commander';
 import { AppError, type ErrorCode } from '../core/errors.js';
 import { addAlarmCommands } from './alarm-commands.js';
@@ -10,6 +11,8 @@ import { addDcCommands } from './dc-join-command.js';
 import { addEventCommands } from './event-commands.js';
 import { addHostCommands } from './host-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
+import { addPtpCommands } from './ptp-commands.js';
+import { addHostPtpCommands } from './ptp-host-commands.js';
 import { addSubcloudCommands } from './subcloud-commands.js';
 import { addSubcloudGroupCommands } from './subcloud-group-commands.js';
 import { addSystemCommands } from './system-commands.js';
@@ -83,6 +86,7 @@ Examples:
   murm system show
   murm host add worker-0 --personality worker
   murm host list
+  murm ptp instance add ptp1 --service ptp4l
   murm subcloud add edge-1 --bundle-file edge-1.bundle
   murm subcloud list --availability offline
   murm subcloud-group add east --update-apply-type serial
@@ -97,6 +101,10 @@ Examples:
   addCertCommands(program);
   addSystemCommands(program);
   addHostCommands(program);
+  const host = program.commands.find((command) => command.name() === 'host');
+  assert.ok(host, 'addHostCommands added "host"');
+  addHostPtpCommands(host);
+  addPtpCommands(program);
   addSubcloudCommands(program);
   addSubcloudGroupCommands(program);
   addDcAlarmCommands(addDcCommands(program));

@@ -7,6 +7,7 @@ import { globalOptions, resolveConnection } from './session.js';
 interface SimFlags {
   subclouds: number;
   controller: string;
+  uplink?: string;
   token?: string;
   prefix: string;
   processes?: number;
@@ -45,6 +46,10 @@ export function addSimCommand(program: Command): void {
     .description('simulate N subclouds that enroll and hold real uplinks to a system controller')
     .requiredOption('--subclouds <n>', 'how many subclouds', wholeNumber(1))
     .requiredOption('--controller <url>', 'system controller URL, https://HOST:PORT')
+    .option(
+      '--uplink <url>',
+      'uplink listener URL when the controller runs uplink workers (default: --controller)',
+    )
     .addOption(new Option('--token <token>', 'admin token (default: MURM_TOKEN, then the stored login)'))
     .option('--prefix <prefix>', 'subcloud names are <prefix>-00000 …', 'sim')
     .option(
@@ -105,6 +110,7 @@ async function runSim(flags: SimFlags, caPath: string, token: string): Promise<v
   ]);
   const sim = await startSim({
     controller: flags.controller,
+    uplink: flags.uplink,
     caPath,
     token,
     subclouds: flags.subclouds,

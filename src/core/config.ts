@@ -29,6 +29,10 @@ export interface ServeConfig {
   joinBundle: string | undefined;
   /** Uplink ping interval (system controller); two missed pings make a subcloud offline. */
   uplinkPingIntervalMs: number;
+  /** System controller: uplink worker processes (0: uplinks terminate on the API listener, in process). */
+  uplinkWorkers?: number;
+  /** Where the uplink workers listen (default: the API host, port + 1; 0 stays 0). */
+  uplinkListen?: { host: string; port: number };
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -92,6 +96,10 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     systemController: flags.systemController ?? env.MURM_SYSTEM_CONTROLLER === '1',
     joinBundle: flags.join ?? (env.MURM_JOIN_BUNDLE || undefined),
     uplinkPingIntervalMs: positiveInt(env, 'MURM_UPLINK_PING_INTERVAL_MS', 3000),
+    uplinkWorkers: env.MURM_UPLINK_WORKERS === '0' ? 0 : positiveInt(env, 'MURM_UPLINK_WORKERS', 0),
+    uplinkListen: env.MURM_UPLINK_LISTEN
+      ? parseListen(env.MURM_UPLINK_LISTEN, 'MURM_UPLINK_LISTEN')
+      : { host: listen.host, port: listen.port === 0 ? 0 : listen.port + 1 },
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),
@@ -117,7 +125,7 @@ function resolveDatabase(setting: string | undefined, dataDir: string): string {
 }
 
 /** Parses `host:port` (IPv6 as `[::1]:7443`). */
-function parseListen(value: string): { host: string; port: number } {
+function parseListen(value: string, field = '--listen'): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
   const port = Number(match?.[3]);
   const host = match?.[1] ?? match?.[2];
@@ -125,9 +133,7 @@ function parseListen(value: string): { host: string; port: number } {
     throw new AppError(
       'invalid_input',
       `listen address "${value}" is not host:port (e.g. ${DEFAULT_LISTEN})`,
-      {
-        field: '--listen',
-      },
+      { field },
     );
   }
   return { host, port };

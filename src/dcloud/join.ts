@@ -23,6 +23,8 @@ import {
 export interface StoredLink {
   name: string;
   controller: string;
+  /** Origin of the uplink listener when the bundle named one apart from the API. */
+  uplink?: string;
 }
 
 /** What the uplink presents and trusts, read from `<dataDir>/dc/`. */
@@ -73,9 +75,15 @@ export function decodeJoinBundle(text: string): JoinBundle {
   for (const [field, item] of Object.entries({ name, controller, caPem, token })) {
     if (typeof item !== 'string' || item === '') throw notABundle(`"${field}" is missing`);
   }
+  const { uplink } = value as Record<string, unknown>;
   const bundle = { name, controller, caPem, token } as JoinBundle;
   if (!isHttpsUrl(bundle.controller))
     throw notABundle(`controller "${bundle.controller}" is not an https:// URL`);
+  if (uplink !== undefined) {
+    if (typeof uplink !== 'string' || !isHttpsUrl(uplink))
+      throw notABundle('"uplink" is not an https:// URL');
+    bundle.uplink = uplink;
+  }
   if (splitPemCertificates(bundle.caPem).length === 0) throw notABundle('caPem holds no PEM certificate');
   return bundle;
 }
@@ -108,7 +116,11 @@ export async function joinController(options: {
   }
   const dir = dcDir(options.dataDir);
   await mkdir(dir, { recursive: true, mode: DIR_MODE });
-  const link: StoredLink = { name: response.name, controller: new URL(bundle.controller).origin };
+  const link: StoredLink = {
+    name: response.name,
+    controller: new URL(bundle.controller).origin,
+    ...(bundle.uplink === undefined ? {} : { uplink: new URL(bundle.uplink).origin }),
+  };
   // Trust the bundle's CA and the one the controller answered with, so a CA rotation does not strand us.
   const cas = [
     ...new Set([...splitPemCertificates(bundle.caPem), ...splitPemCertificates(response.caBundle)]),
@@ -129,7 +141,11 @@ export async function readLink(dataDir: string): Promise<StoredLink | undefined>
   if (typeof value.name !== 'string' || typeof value.controller !== 'string') {
     throw new AppError('internal', `"${join(dcDir(dataDir), FILES.link)}" holds no name and controller`);
   }
-  return { name: value.name, controller: value.controller };
+  return {
+    name: value.name,
+    controller: value.controller,
+    ...(typeof value.uplink === 'string' ? { uplink: value.uplink } : {}),
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { AlarmCounts } from './uplink-protocol.js';
  */
 export interface SliceConfig {
   controller: string;
+  uplink?: string | undefined;
   /** The controller's CA: the file (for the enrollment API) and its text (for the uplinks). */
   caPath: string;
   caPem: string;
@@ -45,7 +46,7 @@ export class SimSlice {
   constructor(private readonly config: SliceConfig) {
     const cache = new IdentityCache(config.cacheDir);
     this.fleet = new SimFleet({
-      controller: config.controller,
+      controller: config.uplink ?? config.controller,
       caPem: config.caPem,
       softwareVersion: config.softwareVersion,
       alarmRate: config.alarmRate,

@@ -16,6 +16,8 @@ import type { AlarmCounts } from './uplink-protocol.js';
 export interface SimOptions {
   /** https URL of the system controller. */
   controller: string;
+  /** https URL of the uplink listener when the controller runs uplink workers; default: controller. */
+  uplink?: string | undefined;
   caPath: string;
   /** Admin bearer token for the bulk API (and manage). */
   token: string;
@@ -68,6 +70,7 @@ export async function startSim(options: SimOptions): Promise<Sim> {
     const { start, end } = sliceRange(items.length, processes, k);
     const config = {
       controller: options.controller,
+      uplink: options.uplink,
       caPath: options.caPath,
       caPem,
       softwareVersion: options.softwareVersion,

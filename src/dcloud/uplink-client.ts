@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
 import { type RawData, WebSocket } from 'ws';
 import { reconnectDelayMs } from '../agent/backoff.js';
 import { AppError } from '../core/errors.js';
@@ -92,6 +93,8 @@ export class UplinkClient {
   /** Deltas go out one after the other, so an older one never overtakes a newer one. */
   private flushing: Promise<void> = Promise.resolve();
   private pendingKeyPem: string | undefined;
+  /** The last TLS session ticket, for the certificate it was made with: a reconnect resumes it. */
+  private tlsSession: { certificatePem: string; ticket: Buffer } | undefined;
   private unsubscribers: (() => void)[] = [];
   private readonly logger: Logger;
 
@@ -153,7 +156,7 @@ export class UplinkClient {
     if (this.state !== 'connecting') return;
     this.link = identity.link;
     this.watchdogMs = WELCOME_TIMEOUT_MS;
-    const url = new URL(UPLINK_PATH, identity.link.controller);
+    const url = new URL(UPLINK_PATH, identity.link.uplink ?? identity.link.controller);
     url.protocol = 'wss:';
     const socket = new WebSocket(url.href, {
       ca: identity.caPem,
@@ -161,6 +164,18 @@ export class UplinkClient {
       cert: identity.certificatePem,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       perMessageDeflate: false,
+      // Resuming skips the full mutual-TLS handshake: a restarted controller takes everyone back sooner.
+      // A session made with an older certificate would present that one, so it is not reused.
+      ...(this.tlsSession?.certificatePem === identity.certificatePem
+        ? { session: this.tlsSession.ticket }
+        : {}),
+      createConnection: (options: object) => {
+        const connection = tls.connect(options as tls.ConnectionOptions);
+        connection.on('session', (ticket: Buffer) => {
+          this.tlsSession = { certificatePem: identity.certificatePem, ticket };
+        });
+        return connection;
+      },
     });
     this.socket = socket;
     socket.on('open', () => void this.sendDigest(socket, notAfterOf(identity.certificatePem)));

@@ -7,7 +7,7 @@
  * 2. Join: the subcloud POSTs `{ token, csr }` to `<controller>/v1/subcloud-enroll` (public route, the
  *    one-time token is the credential), trusting only the bundle's CA. The answer is a client
  *    certificate (`CN=<subcloud name>`) from the controller's site CA. The token is spent.
- * 3. Uplink: a WebSocket at `wss://<controller>/v1/dc/uplink` with that certificate (mutual TLS).
+ * 3. Uplink: a WebSocket at `wss://<uplink or controller>/v1/dc/uplink` with that certificate (mutual TLS).
  *    The controller accepts only the certificate it last issued to that subcloud, while the subcloud
  *    exists. One connection per subcloud; a newer one replaces the older. Liveness: the controller sends
  *    WebSocket pings every `pingIntervalMs`; two unanswered pings make the subcloud offline.
@@ -23,6 +23,8 @@ export interface JoinBundle {
   name: string;
   /** https URL of the system controller's API. */
   controller: string;
+  /** https URL of the uplink listener when it is not the API's (uplink worker processes); default `controller`. */
+  uplink?: string | undefined;
   /** PEM CA bundle of the system controller (trust anchor for its server certificate). */
   caPem: string;
   token: string;

@@ -6,6 +6,12 @@ import { renderHostConfig } from './render.js';
 import type { HostRecord } from './store.js';
 import type { AssignedCpu, CpuFunction, CpuFunctionCounts, HostInventory } from './topology.js';
 
+/**
+ * Files another domain adds to a host's configuration (PTP, for one); undefined when it has none for
+ * the host. Called on every render, so it must be cheap and synchronous.
+ */
+export type ExtraRenderer = (hostname: string) => readonly RenderedFile[] | undefined;
+
 interface Rendered {
   key: string;
   revision: string;
@@ -14,11 +20,17 @@ interface Rendered {
 
 /**
  * CPU allocation and rendering for hosts, cached per host until what they depend on changes
- * (CPU counts, topology, personality). The revision is a hash of the rendered files, so the same
+ * (CPU counts, topology, personality, the files of extra renderers). The revision is a hash of the rendered files, so the same
  * configuration always has the same revision and "applied = target" survives restarts.
  */
 export class HostConfigs {
   private readonly cache = new Map<string, Rendered>();
+  private readonly renderers: ExtraRenderer[] = [];
+
+  /** Adds files from another domain to every host's configuration from the next render on. */
+  addRenderer(renderer: ExtraRenderer): void {
+    this.renderers.push(renderer);
+  }
 
   assignedCpus(host: HostRecord, inventory: HostInventory | undefined): AssignedCpu[] {
     const cpus = topologyOf(host.hostname, inventory);
@@ -41,15 +53,19 @@ export class HostConfigs {
     inventory: HostInventory | undefined,
   ): { revision: string; files: RenderedFile[] } | undefined {
     if (!inventory || inventory.cpus.length === 0) return undefined;
-    const key = JSON.stringify([host.personality, host.subfunctions, host.cpuCounts, inventory.cpus]);
+    const extra = this.renderers.flatMap((renderer) => renderer(host.hostname) ?? []);
+    const key = JSON.stringify([host.personality, host.subfunctions, host.cpuCounts, inventory.cpus, extra]);
     const cached = this.cache.get(host.hostname);
     if (cached?.key === key) return cached;
-    const files = renderHostConfig({
-      hostname: host.hostname,
-      personality: host.personality,
-      subfunctions: host.subfunctions,
-      cpus: this.assignedCpus(host, inventory),
-    });
+    const files = [
+      ...renderHostConfig({
+        hostname: host.hostname,
+        personality: host.personality,
+        subfunctions: host.subfunctions,
+        cpus: this.assignedCpus(host, inventory),
+      }),
+      ...extra,
+    ];
     const revision = createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
     const rendered = { key, revision, files };
     this.cache.set(host.hostname, rendered);

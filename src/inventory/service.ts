@@ -4,7 +4,7 @@ import { AppError, invalidInput, notFound } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FaultService } from '../fault/service.js';
 import type { AgentFrame, EnrollResponse, RenderedFile } from './agent-protocol.js';
-import { HostConfigs } from './host-config.js';
+import { type ExtraRenderer, HostConfigs } from './host-config.js';
 import {
   type AdminAction,
   checkHostAdd,
@@ -123,6 +123,19 @@ export class InventoryService {
   subscribe(listener: HostListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Adds another domain's files to hosts' configuration; call `refreshHostConfig` when they change. */
+  addConfigRenderer(renderer: ExtraRenderer): void {
+    this.configs.addRenderer(renderer);
+  }
+
+  /** Recomputes a host's target revision after an extra renderer's files changed; no-op for unknown hosts. */
+  async refreshHostConfig(hostname: string): Promise<void> {
+    return this.serialized(async () => {
+      const host = this.hosts.get(hostname);
+      if (host) await this.refreshTarget(host);
+    });
   }
 
   get heartbeatIntervalMs(): number {
