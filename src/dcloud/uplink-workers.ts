@@ -137,7 +137,13 @@ export class WorkerUplinkTransport implements UplinkTransport {
     const cluster = (await import('node:cluster')).default;
     const entry = process.argv[1];
     if (entry === undefined) throw new Error('cannot fork uplink workers: process.argv[1] is not set');
-    cluster.setupPrimary({ exec: entry, args: ['uplink-worker'] });
+    // A worker holds thousands of long-lived sockets and allocates little per frame: a small young
+    // generation keeps its RSS down (10,000 uplinks per worker) at no visible CPU cost.
+    cluster.setupPrimary({
+      exec: entry,
+      args: ['uplink-worker'],
+      execArgv: [...process.execArgv, '--max-semi-space-size=1'],
+    });
     // node:cluster shares a listener between workers by its exact address; with port 0 each worker
     // would get its own port, and a restarted one could not join them.
     this.port = await freePort(this.options.listen);
