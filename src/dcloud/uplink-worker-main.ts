@@ -57,7 +57,11 @@ export async function runUplinkWorker(): Promise<void> {
   const connections = new Map<number, Connection>();
   let nextId = 1;
   const { WebSocketServer } = await import('ws');
-  const wss: WebSocketServer = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
+  const wss: WebSocketServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    clientTracking: false,
+  });
   const server = https.createServer({
     ...tlsOptions(init.tls, init.ticketKeys),
     requestCert: true,
