@@ -148,7 +148,11 @@ const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a ' 
 
 function print(all: readonly Figures[]): void {
   console.log(
-    `\nDistributed cloud: ${SUBCLOUDS} simulated subclouds (murm sim, mutual-TLS uplinks), one controller process`,
+    `\nDistributed cloud: ${SUBCLOUDS} simulated subclouds (murm sim, mutual-TLS uplinks), one controller${
+      UPLINK_WORKERS > 0
+        ? ` with ${UPLINK_WORKERS} uplink worker processes (RSS and CPU include them)`
+        : ' process'
+    }`,
   );
   console.log(
     `machine: ${loadavg()[0]?.toFixed(2)} load at end; steady state ${STEADY_SECONDS} s with ${ALARM_RATE} alarm changes/s\n`,
