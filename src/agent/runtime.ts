@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RawData, WebSocket } from 'ws';
+import { parseJsonFrame } from '../core/json-frames.js';
 import type { Logger } from '../core/log.js';
 import {
   AGENT_CHANNEL_PATH,
@@ -178,7 +179,7 @@ class HostAgent {
   }
 
   private receive(socket: WebSocket, data: RawData, isBinary: boolean): void {
-    const frame = isBinary ? undefined : parseFrame(rawText(data));
+    const frame = parseJsonFrame<ControllerFrame>(data, isBinary);
     if (frame === undefined) {
       this.logger.warn('ignoring a frame from the controller that is not a JSON object with a type');
       return;
@@ -346,27 +347,6 @@ function closeSocket(socket: WebSocket): Promise<void> {
  */
 function inventoryKey(inventory: HostInventory): string {
   return JSON.stringify({ ...inventory, memory: { totalKiB: inventory.memory.totalKiB } });
-}
-
-function parseFrame(text: string): ControllerFrame | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (
-      typeof value !== 'object' ||
-      value === null ||
-      typeof (value as { type?: unknown }).type !== 'string'
-    ) {
-      return undefined;
-    }
-    return value as ControllerFrame;
-  } catch {
-    return undefined;
-  }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data as ArrayBuffer).toString('utf8');
 }
 
 /** The murmuration version, from the package.json beside the bundle (dist/) or above the sources (src/agent/). */

@@ -4,6 +4,7 @@ import tls from 'node:tls';
 import { type RawData, WebSocket } from 'ws';
 import { reconnectDelayMs } from '../agent/backoff.js';
 import { AppError } from '../core/errors.js';
+import { parseJsonFrame } from '../core/json-frames.js';
 import type { Logger } from '../core/log.js';
 import {
   createUplinkKey,
@@ -272,7 +273,7 @@ export class UplinkClient {
   private receive(socket: WebSocket, data: RawData, isBinary: boolean): void {
     // A closing connection still delivers frames; once stopped, none may revive the state.
     if (this.state === 'stopped' || socket !== this.socket) return;
-    const frame = isBinary ? undefined : parseFrame(rawText(data));
+    const frame = parseJsonFrame<ControllerFrame>(data, isBinary);
     if (frame === undefined) {
       this.logger.warn('ignoring a frame from the system controller that is not a JSON object with a type');
       return;
@@ -488,25 +489,4 @@ function closeSocket(socket: WebSocket, code: number, reason: string): Promise<v
     if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
     else socket.close(code, reason);
   });
-}
-
-function parseFrame(text: string): ControllerFrame | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (
-      typeof value !== 'object' ||
-      value === null ||
-      typeof (value as { type?: unknown }).type !== 'string'
-    ) {
-      return undefined;
-    }
-    return value as ControllerFrame;
-  } catch {
-    return undefined;
-  }
-}
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data as ArrayBuffer).toString('utf8');
 }
