@@ -24,6 +24,7 @@ import {
 } from '../src/inventory/agent-protocol.js';
 import type { AssignedCpu } from '../src/inventory/topology.js';
 import { makeCertificate } from './helpers/certs.js';
+import { untilChange } from './helpers/events.js';
 import { REPO_ROOT, startAgentProcess } from './helpers/processes.js';
 
 type TestCa = Awaited<ReturnType<typeof makeCertificate>>;
@@ -97,26 +98,9 @@ class TestController extends EventEmitter {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  /** Resolves with `check()` once it returns something, re-checking on every event; fails after `timeoutMs`. */
+  /** Resolves with `check()` once it returns something, re-checking on every change; fails after `timeoutMs`. */
   until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const poll = () => {
-        const value = check();
-        if (value === undefined || value === false) return;
-        cleanup();
-        resolve(value);
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.off('change', poll);
-      };
-      this.on('change', poll);
-      poll();
-    });
+    return untilChange(this, what, check, timeoutMs);
   }
 
   framesOf(type: AgentFrame['type']): (AgentFrame & { receivedAt: number })[] {

@@ -27,6 +27,7 @@ import {
   type SyncEndpoint,
   UPLINK_PATH,
 } from '../src/dcloud/uplink-protocol.js';
+import { untilChange } from './helpers/events.js';
 
 const BAD_TOKEN_MESSAGE = 'enrollment token is unknown, expired or already used';
 const PING_INTERVAL_MS = 100;
@@ -112,26 +113,9 @@ class TestController extends EventEmitter {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  /** Resolves with `check()` once it returns something, re-checking on every event; fails after `timeoutMs`. */
+  /** Resolves with `check()` once it returns something, re-checking on every change; fails after `timeoutMs`. */
   until<T>(what: string, check: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const poll = () => {
-        const value = check();
-        if (value === undefined || value === false) return;
-        cleanup();
-        resolve(value);
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.off('change', poll);
-      };
-      this.on('change', poll);
-      poll();
-    });
+    return untilChange(this, what, check, timeoutMs);
   }
 
   framesOf<T extends SubcloudFrame['type']>(connection: Connection | undefined, type: T) {
