@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Sim, startSim } from '../src/dcloud/sim.js';
 import { SYNC_ENDPOINTS } from '../src/dcloud/uplink-protocol.js';
-import { httpsRequest, loginOverHttps } from './helpers/https.js';
+import { httpsRequest, loginOverHttps, raiseAlarmAsAdmin } from './helpers/https.js';
 import { eventually, makeTempDir, REPO_ROOT, type ServerProcess, startServer } from './helpers/processes.js';
 import { ADMIN_PASSWORD } from './helpers/site.js';
 
@@ -78,17 +78,10 @@ describe('a subcloud as the system controller sees it', {
     return {
       name,
       async raiseMajorAlarm() {
-        const local = await loginOverHttps(subcloud, 'admin', ADMIN_PASSWORD);
-        const raised = await httpsRequest(`${subcloud.url}/v1/alarms`, {
-          caPath: subcloud.caPath,
-          token: local,
-          method: 'POST',
-          body: {
-            alarmId: '100.101',
-            entityInstanceId: 'host=controller-0',
-            severity: 'major',
-            reasonText: 'contract test: CPU usage crossed the major threshold',
-          },
+        const raised = await raiseAlarmAsAdmin(subcloud, ADMIN_PASSWORD, {
+          alarmId: '100.101',
+          severity: 'major',
+          reasonText: 'contract test: CPU usage crossed the major threshold',
         });
         assert.ok(raised.status === 200 || raised.status === 201, raised.text);
       },

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { makeCertificate } from './helpers/certs.js';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
-import { httpsRequest, loginOverHttps } from './helpers/https.js';
+import { httpsRequest, loginOverHttps, raiseAlarmAsAdmin } from './helpers/https.js';
 import { eventually, makeTempDir, type ServerProcess, startServer } from './helpers/processes.js';
 import { ADMIN_PASSWORD } from './helpers/site.js';
 
@@ -178,17 +178,10 @@ for (const backend of BACKENDS) {
     test('subcloud alarms are aggregated in the controller’s summary', async () => {
       const process = subclouds.get('sub-b');
       assert.ok(process);
-      const local = await loginOverHttps(process, 'admin', ADMIN_PASSWORD);
-      const raised = await httpsRequest(`${process.url}/v1/alarms`, {
-        caPath: process.caPath,
-        method: 'POST',
-        token: local,
-        body: {
-          alarmId: '100.101',
-          entityInstanceId: 'host=controller-0',
-          severity: 'critical',
-          reasonText: 'CPU',
-        },
+      const raised = await raiseAlarmAsAdmin(process, ADMIN_PASSWORD, {
+        alarmId: '100.101',
+        severity: 'critical',
+        reasonText: 'CPU',
       });
       assert.equal(raised.status, 201, raised.text);
       await eventually('critical count on sub-b', async () =>
@@ -266,17 +259,10 @@ for (const backend of BACKENDS) {
         body: { username: 'fleet-op', password: FLEET_PASSWORD },
       });
       assert.equal(fleetLogin.status, 201, 'a synced fleet-wide user logs in while the controller is down');
-      const local = await loginOverHttps(process, 'admin', ADMIN_PASSWORD);
-      const raised = await httpsRequest(`${process.url}/v1/alarms`, {
-        caPath: process.caPath,
-        method: 'POST',
-        token: local,
-        body: {
-          alarmId: '100.103',
-          entityInstanceId: 'host=controller-0',
-          severity: 'major',
-          reasonText: 'memory',
-        },
+      const raised = await raiseAlarmAsAdmin(process, ADMIN_PASSWORD, {
+        alarmId: '100.103',
+        severity: 'major',
+        reasonText: 'memory',
       });
       assert.equal(raised.status, 201, raised.text);
       const restartedAt = new Date().toISOString();

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { makeCertificate } from './helpers/certs.js';
-import { httpsRequest, loginOverHttps } from './helpers/https.js';
+import { httpsRequest, loginOverHttps, raiseAlarmAsAdmin } from './helpers/https.js';
 import { eventually, makeTempDir, type ServerProcess, startServer } from './helpers/processes.js';
 import { ADMIN_PASSWORD } from './helpers/site.js';
 
@@ -188,17 +188,10 @@ describe('distributed cloud with uplink worker processes (MURM_UPLINK_WORKERS=2)
   test('subcloud alarms are aggregated across the IPC boundary', async () => {
     const process = subclouds.get('sub-w2');
     assert.ok(process);
-    const local = await loginOverHttps(process, 'admin', ADMIN_PASSWORD);
-    const raised = await httpsRequest(`${process.url}/v1/alarms`, {
-      caPath: process.caPath,
-      method: 'POST',
-      token: local,
-      body: {
-        alarmId: '100.101',
-        entityInstanceId: 'host=controller-0',
-        severity: 'critical',
-        reasonText: 'CPU',
-      },
+    const raised = await raiseAlarmAsAdmin(process, ADMIN_PASSWORD, {
+      alarmId: '100.101',
+      severity: 'critical',
+      reasonText: 'CPU',
     });
     assert.equal(raised.status, 201, raised.text);
     await eventually('critical count on sub-w2', async () =>

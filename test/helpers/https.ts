@@ -58,3 +58,18 @@ export async function loginOverHttps(
     throw new Error(`login of ${username} failed: ${response.status} ${response.text}`);
   return (response.body as { token: string }).token;
 }
+
+/** Raises an alarm on a running site as its admin (host=controller-0), over real HTTPS; returns the response. */
+export async function raiseAlarmAsAdmin(
+  site: { url: string; caPath: string },
+  password: string,
+  alarm: { alarmId: string; severity: string; reasonText: string },
+): Promise<{ status: number; text: string }> {
+  const token = await loginOverHttps(site, 'admin', password);
+  return httpsRequest(`${site.url}/v1/alarms`, {
+    caPath: site.caPath,
+    method: 'POST',
+    token,
+    body: { entityInstanceId: 'host=controller-0', ...alarm },
+  });
+}
