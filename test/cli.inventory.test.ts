@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { EXIT_CODES } from '../src/cli/program.js';
 import type { HostInventory, LogicalCpu } from '../src/inventory/topology.js';
 import { type CliSession, openCliSession } from './helpers/cli-session.js';
-import { type AgentProcess, type CliResult, makeTempDir, startAgentProcess } from './helpers/processes.js';
+import {
+  type AgentProcess,
+  type CliResult,
+  eventually,
+  makeTempDir,
+  startAgentProcess,
+} from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 
@@ -79,13 +84,12 @@ function connectAgent(token: string): void {
 }
 
 /** Reads the host until `isDone` holds (the agent's frames are handled asynchronously). */
-async function waitForHost(hostname: string, isDone: (host: HostView) => boolean): Promise<HostView> {
-  for (let attempt = 0; attempt < 50; attempt += 1) {
+/** Reads the host through the CLI until `isDone` holds (its agent's frames are handled asynchronously). */
+function waitForHost(hostname: string, isDone: (host: HostView) => boolean): Promise<HostView> {
+  return eventually(`host "${hostname}" in the expected state`, async () => {
     const host = await json<HostView>(['host', 'show', hostname]);
-    if (isDone(host)) return host;
-    await delay(100);
-  }
-  assert.fail(`host "${hostname}" did not reach the expected state`);
+    return isDone(host) ? host : undefined;
+  });
 }
 
 // The tests share one site and run in order: the first ones need controller-0 unlocked in a simplex
