@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type https from 'node:https';
 import { isIP } from 'node:net';
@@ -54,6 +55,11 @@ import { FaultStore } from './fault/store.js';
 import { registerAlarmWebhookRoutes } from './fault/webhook-routes.js';
 import { AlarmWebhookService } from './fault/webhook-service.js';
 import { AlarmWebhookStore } from './fault/webhook-store.js';
+import { startFdoListener } from './fdo/rendezvous/listener.js';
+import { fdoMigration } from './fdo/rendezvous/migrations/0013-fdo.js';
+import { DEFAULT_RENDEZVOUS_SETTINGS, type RendezvousSettings } from './fdo/rendezvous/model.js';
+import { createRendezvous, type Rendezvous, resolveRendezvousSettings } from './fdo/rendezvous/rendezvous.js';
+import { registerFdoRoutes } from './fdo/rendezvous/routes.js';
 import { AuditLog } from './identity/audit-log.js';
 import { registerAuditRoutes } from './identity/audit-routes.js';
 import { AuditStore } from './identity/audit-store.js';
@@ -64,15 +70,23 @@ import { registerIdentityRoutes } from './identity/routes.js';
 import { IdentityService } from './identity/service.js';
 import { IdentityStore } from './identity/store.js';
 import { AgentChannelServer } from './inventory/agent-channel.js';
-import { AGENT_CHANNEL_PATH } from './inventory/agent-protocol.js';
+import { AGENT_CHANNEL_PATH, AGENT_ENROLL_PATH } from './inventory/agent-protocol.js';
 import { inventoryMigration } from './inventory/migrations/0008-inventory.js';
 import { FIRST_CONTROLLER } from './inventory/model.js';
 import { registerInventoryRoutes } from './inventory/routes.js';
 import { InventoryService } from './inventory/service.js';
 import { InventoryStore } from './inventory/store.js';
 import { ptpMigration } from './ptp/migrations/0011-ptp.js';
+import { ptpLinuxptpDetectionMigration } from './ptp/migrations/0014-ptp-linuxptp-detection.js';
+import { oranSubscriptionsMigration } from './ptp/oran/migrations/0012-oran-subscriptions.js';
+import { API_PREFIX } from './ptp/oran/model.js';
+import { OranNotificationServer } from './ptp/oran/server.js';
+import { OranNotificationService } from './ptp/oran/service.js';
 import { registerPtpRoutes } from './ptp/routes.js';
 import { PtpService } from './ptp/service.js';
+import { PtpStatusRegistry } from './ptp/status-registry.js';
+import { registerPtpStatusRoutes } from './ptp/status-routes.js';
+import { PtpStatusService } from './ptp/status-service.js';
 import { PtpStore } from './ptp/store.js';
 
 /** Every domain's migrations, in the order they must run. */
@@ -88,6 +102,9 @@ const MIGRATIONS: readonly NamedMigration[] = [
   dcloudMigration,
   fleetWideMigration,
   ptpMigration,
+  oranSubscriptionsMigration,
+  fdoMigration,
+  ptpLinuxptpDetectionMigration,
 ];
 
 /** The HTTPS server certificate is the managed certificate of this name. */
@@ -110,6 +127,12 @@ export interface Site {
   readonly trustedCas: TrustedCas;
   readonly inventory: InventoryService;
   readonly agentChannel: AgentChannelServer;
+  /** The FDO rendezvous (TO0/TO1): its admin use cases and protocol engine; a listener serves it. */
+  readonly fdo: Rendezvous;
+  /** Every host's ptp4l status as its agent reports it; the O-RAN notification API reads it. */
+  readonly ptpStatus: PtpStatusRegistry;
+  /** The O-RAN O-Cloud Notification API's use cases: present when `oranListen` is configured. */
+  readonly oranNotifications: OranNotificationService | undefined;
   /** The distributed-cloud module: present on a system controller (`--system-controller`). */
   readonly dc: DcService | undefined;
   readonly uplinks: UplinkServer | undefined;
@@ -129,6 +152,8 @@ export interface SiteOptions {
   logger?: Logger;
   /** Server key and certificate; `ca` (the site CA bundle) also turns on client certificates for agents. */
   tls?: { key: string; cert: string; ca?: string } | undefined;
+  /** FDO rendezvous tunables (default: DEFAULT_RENDEZVOUS_SETTINGS). */
+  fdoSettings?: RendezvousSettings;
 }
 
 /** Composition root: database → migrations → services → HTTP. The only place that wires things. */
@@ -207,13 +232,38 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     heartbeat: { intervalMs: config.heartbeatIntervalMs, missed: config.heartbeatMissed },
     initialSystem: { name: os.hostname(), systemType: config.systemType, softwareVersion: packageVersion() },
     issueAgentCertificate: (csrPem, hostname) =>
-      issueClientCertificate(config.dataDir, clock, csrPem, hostname),
+      issueClientCertificate(
+        config.dataDir,
+        clock,
+        csrPem,
+        hostname,
+        config.agentCertificateLifetimeSeconds && config.agentCertificateLifetimeSeconds * 1000,
+      ),
   });
   await inventory.open();
   const ptp = new PtpService({ store: new PtpStore(database), inventory, logger });
   await ptp.open();
-  inventory.addConfigRenderer((hostname) => ptp.hostFiles(hostname));
+  inventory.addConfigRenderer((hostname) => ptp.hostConfig(hostname));
   ptp.onChange((hostname) => inventory.refreshHostConfig(hostname));
+  const ptpStatus = new PtpStatusRegistry({ clock });
+  const ptpStatusService = new PtpStatusService({ registry: ptpStatus, fault, configuration: ptp, logger });
+  ptpStatusService.open();
+  ptp.onChange((hostname) => ptpStatusService.hostChanged(hostname));
+  inventory.addAgentFrameHandler((hostname, frame) => ptpStatusService.handleFrame(hostname, frame));
+  inventory.addAgentFrameHandler((hostname, frame) => ptp.hosts.handleAgentFrame(hostname, frame));
+  inventory.subscribe({
+    configChanged: () => undefined,
+    // Also called when a host enrolls again; only a deleted host loses its statuses.
+    removed: (hostname) => {
+      if (!inventory.listHosts().some((host) => host.hostname === hostname)) {
+        ptpStatusService.hostRemoved(hostname);
+      }
+    },
+  });
+  const oranNotifications = config.oranListen
+    ? new OranNotificationService({ database, source: ptpStatus, clock, logger })
+    : undefined;
+  await oranNotifications?.start();
   const streams = new EventStreams();
   let isClosing = false;
   const { app, routes } = createHttpServer({
@@ -241,6 +291,15 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   registerTrustedCaRoutes(app, trustedCas);
   registerInventoryRoutes(app, inventory);
   registerPtpRoutes(app, ptp);
+  registerPtpStatusRoutes(app, { inventory, status: ptpStatusService });
+  const fdo = createRendezvous({
+    database,
+    clock,
+    logger,
+    settings: options.fdoSettings ?? DEFAULT_RENDEZVOUS_SETTINGS,
+    registry: metrics.registry,
+  });
+  registerFdoRoutes(app, fdo.registrations);
   const agentChannel = new AgentChannelServer(inventory, logger, (record) => audit.record(record));
   const upgrades = new UpgradeRouter(logger);
   upgrades.route(AGENT_CHANNEL_PATH, (request, socket, head) => agentChannel.upgrade(request, socket, head));
@@ -275,6 +334,9 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     trustedCas,
     inventory,
     agentChannel,
+    fdo,
+    ptpStatus,
+    oranNotifications,
     ...dcloud,
     setPublicUrl(url) {
       publicUrl = url;
@@ -289,6 +351,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
       managedCertificates.stop();
       certificates.stop();
       await app.close();
+      await oranNotifications?.close();
       await fault.settled();
       // After the fault service settles, so changes committed meanwhile still reach the outbox.
       await webhooks.stop();
@@ -409,6 +472,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   const site = await openSite({
     config,
     logger,
+    fdoSettings: resolveRendezvousSettings(process.env),
     tls: { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: caBundle() },
   });
   await serveManagedServerCertificate(site, config.listen.host, pki.caCertPath);
@@ -448,7 +512,11 @@ export async function serve(config: ServeConfig): Promise<void> {
   const localAgent = config.localAgent
     ? await startLocalAgent(site, config, pki.caCertPath, logger)
     : undefined;
-  printBanner(config, pki.caCertPath, site.app, admin);
+  const oran = await startOranServer(site, config, logger);
+  const fdoListener = config.fdoListen
+    ? await serveRendezvous(site.fdo, config.fdoListen, logger)
+    : undefined;
+  printBanner(config, pki.caCertPath, site.app, admin, oran?.url, fdoListener?.url);
 
   let isStopping = false;
   const stop = (signal: string) => {
@@ -459,6 +527,8 @@ export async function serve(config: ServeConfig): Promise<void> {
     clearInterval(heartbeats);
     if (availability) clearInterval(availability);
     Promise.resolve(localAgent?.stop())
+      .then(() => oran?.server.close())
+      .then(() => fdoListener?.close())
       .then(() => site.close())
       .then(
         () => {
@@ -474,6 +544,59 @@ export async function serve(config: ServeConfig): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The FDO listener (devices and owners reach it without an API token: the protocol authenticates them)
+ * and the hourly sweep of expired registrations (reads ignore them already).
+ */
+async function serveRendezvous(fdo: Rendezvous, listen: { host: string; port: number }, logger: Logger) {
+  const listener = await startFdoListener({ protocol: fdo.protocol, ...listen, logger });
+  const sweep = setInterval(() => {
+    fdo.registrations.sweep().catch((error: unknown) => logger.error({ err: error }, 'fdo sweep failed'));
+  }, 3_600_000);
+  sweep.unref();
+  return {
+    url: `${listener.url}/fdo/101/msg/`,
+    async close() {
+      clearInterval(sweep);
+      await listener.close();
+    },
+  };
+}
+
+/** `murm rendezvous`: only the FDO listener, on a site's database (that site's API manages it). */
+export async function runRendezvous(
+  config: ServeConfig,
+  listen: { host: string; port: number },
+): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const database = await openDatabase(config.database);
+  try {
+    await migrateToLatest(database, MIGRATIONS);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const fdo = createRendezvous({
+    database,
+    clock: systemClock,
+    logger,
+    settings: resolveRendezvousSettings(process.env),
+  });
+  const served = await serveRendezvous(fdo, listen, logger);
+  process.stdout.write(`Murmuration FDO rendezvous (no token): ${served.url}\n`);
+  const stop = () => {
+    served
+      .close()
+      .then(() => database.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
 
 /** `murm serve --join`: join now; a refusal is logged and the site runs on (autonomy first). */
@@ -501,6 +624,23 @@ async function startLocalAgent(site: Site, config: ServeConfig, caPath: string, 
     controller: listenUrl(config, site.app),
     caFile: caPath,
     ...(token === undefined ? {} : { token }),
+    // In the same process: spend the token through the service (audited as the HTTP route would be).
+    enroll: async (request) => {
+      const enrolled = await site.inventory.enroll(request.token, request.csr);
+      await site.audit.record({
+        event: 'agent.enroll',
+        username: `agent:${enrolled.hostname}`,
+        roles: [],
+        source: 'local',
+        method: 'POST',
+        path: AGENT_ENROLL_PATH,
+        target: enrolled.hostname,
+        status: 201,
+        requestId: randomUUID(),
+        detail: 'in-process agent',
+      });
+      return enrolled;
+    },
     root,
     stateDir,
     logger: logger.child({ component: 'agent', host: FIRST_CONTROLLER }),
@@ -539,11 +679,25 @@ async function serveManagedServerCertificate(site: Site, listenHost: string, caP
   await load();
 }
 
+/**
+ * The O-RAN notification API on its own plain-HTTP listener (`--oran-listen`): the standard gives it
+ * no authentication, so it stays off the token-protected API and on an address the operator chose.
+ */
+async function startOranServer(site: Site, config: ServeConfig, logger: Logger) {
+  const service = site.oranNotifications;
+  if (service === undefined || config.oranListen === undefined) return undefined;
+  const server = new OranNotificationServer({ service, logger: logger.child({ component: 'oran' }) });
+  const port = await server.listen(config.oranListen.port, config.oranListen.host);
+  return { server, url: `http://${urlHost(config.oranListen.host)}:${port}${API_PREFIX}` };
+}
+
 function printBanner(
   config: ServeConfig,
   caPath: string,
   app: HttpApp,
   admin: { isCreated: boolean; password: string | undefined },
+  oranUrl: string | undefined,
+  fdoUrl?: string | undefined,
 ): void {
   const url = listenUrl(config, app);
   const database = config.database.startsWith('sqlite:') ? config.database.slice(7) : 'PostgreSQL';
@@ -553,6 +707,8 @@ function printBanner(
     `  database: ${database}`,
     `  site CA:  ${caPath}`,
   ];
+  if (oranUrl !== undefined) lines.push(`  O-RAN notification API (no token): ${oranUrl}`);
+  if (fdoUrl !== undefined) lines.push(`  FDO rendezvous (no token): ${fdoUrl}`);
   if (admin.isCreated) {
     lines.push(
       admin.password && !config.adminPassword

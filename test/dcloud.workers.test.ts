@@ -45,7 +45,7 @@ function tryUplink(url: string, caPath: string, tls: { key?: string; cert?: stri
 function upgradeOverTls(
   url: string,
   options: { ca: string; key: string; cert: string; session?: Buffer | undefined },
-): Promise<{ status: number; isResumed: boolean; session: Buffer | undefined }> {
+): Promise<{ status: number; isResumed: boolean; session: Buffer | undefined; protocol: string | null }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     let session: Buffer | undefined;
@@ -64,26 +64,30 @@ function upgradeOverTls(
       answer += chunk.toString();
       if (!answer.includes('\r\n')) return;
       const isResumed = socket.isSessionReused();
+      const protocol = socket.getProtocol();
       // Give the ticket of this connection a moment to arrive before closing it.
       setTimeout(() => {
         socket.destroy();
-        resolve({ status: Number(answer.split(' ')[1]), isResumed, session });
+        resolve({ status: Number(answer.split(' ')[1]), isResumed, session, protocol });
       }, 50);
     });
     socket.on('error', reject);
   });
 }
 
-/** Process ids whose parent is `pid` (the controller's uplink workers). */
-function childrenOf(pid: number): number[] {
+/** Child processes of `pid` that run node (the uplink workers; not short-lived tools like `ptp4l -v`). */
+function nodeChildrenOf(pid: number): number[] {
   const children: number[] = [];
+  const node = path.basename(process.execPath);
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command name may hold spaces; the fields after its closing parenthesis do not.
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
+      if (ppid !== pid) continue;
+      const argv0 = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (path.basename(argv0) === node) children.push(Number(entry));
     } catch {
       // Exited while listed.
     }
@@ -142,7 +146,7 @@ describe('distributed cloud with uplink worker processes (MURM_UPLINK_WORKERS=2)
     }
     await eventually('both subclouds online and in sync', isAllOnline);
     for (const name of NAMES) assert.equal((await api('POST', `/v1/subclouds/${name}/manage`)).status, 200);
-    assert.equal(childrenOf(controller.child.pid ?? 0).length, 2, 'two worker processes');
+    assert.equal(nodeChildrenOf(controller.child.pid ?? 0).length, 2, 'two worker processes');
   });
 
   test('the workers refuse certificates that are not the issued one; the API listener has no uplink', async () => {
@@ -176,6 +180,8 @@ describe('distributed cloud with uplink worker processes (MURM_UPLINK_WORKERS=2)
     const first = await upgradeOverTls(uplinkUrl, options);
     assert.equal(first.status, 101);
     assert.equal(first.isResumed, false);
+    // Deliberate: TLS 1.3 keeps ~17 KB more native memory per idle link (docs/operations.md).
+    assert.equal(first.protocol, 'TLSv1.2', 'the uplink workers cap TLS at 1.2');
     assert.ok(first.session, 'the listener hands out a session ticket');
     // Round robin over two workers: four connections reach both.
     for (let i = 0; i < 4; i++) {
@@ -234,11 +240,11 @@ describe('distributed cloud with uplink worker processes (MURM_UPLINK_WORKERS=2)
 
   test('a killed worker is forked again and its subclouds come back online', async () => {
     const pid = controller.child.pid ?? 0;
-    const [victim] = childrenOf(pid);
+    const [victim] = nodeChildrenOf(pid);
     assert.ok(victim);
     process.kill(victim, 'SIGKILL');
     await eventually('two workers again', async () => {
-      const workers = childrenOf(pid);
+      const workers = nodeChildrenOf(pid);
       return workers.length === 2 && !workers.includes(victim) ? true : undefined;
     });
     await eventually('all subclouds online after the worker restart', isAllOnline, 25_000);

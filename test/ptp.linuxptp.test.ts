@@ -2,10 +2,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PtpInstanceMonitor } from '../src/ptp/monitor.js';
 import type { PtpSyncStatus, SyncState } from '../src/ptp/sync-state.js';
-import { createPtpPair, linuxptpSkipReason, PTP_TEST_DOMAIN, type PtpPair } from './helpers/netns.js';
+import {
+  createPtpPair,
+  linuxptpSkipReason,
+  PTP_TEST_DOMAIN,
+  type PtpPair,
+  renderSlaveInstance,
+} from './helpers/netns.js';
 
 const HOLDOVER_SECONDS = 3;
 const POLL_INTERVAL_MS = 200;
+/** Unique per run: the rendered socket is `/var/run/ptp4l-<instance>`, shared by every test process. */
+const INSTANCE = `lx${process.pid}`;
+const ENTITY = `host=controller-0.instance=${INSTANCE}.ptp`;
 
 const skipReason = linuxptpSkipReason();
 if (skipReason !== undefined) {
@@ -15,18 +24,21 @@ if (skipReason !== undefined) {
   console.log(`skipping the real-linuxptp test: ${skipReason}`);
 }
 
+/** The slave runs from the file murm renders (helpers/netns.ts says what the command line overrides). */
 describe('PTP monitor against real ptp4l daemons', { skip: skipReason ?? false }, () => {
   let pair: PtpPair | undefined;
   let monitor: PtpInstanceMonitor | undefined;
   const changes: PtpSyncStatus[] = [];
 
   before(async () => {
-    pair = createPtpPair();
+    pair = createPtpPair({
+      slave: renderSlaveInstance({ hostname: 'controller-0', instance: INSTANCE, ifname: 'eth0' }),
+    });
     await pair.startGrandmaster();
     await pair.startSlave();
     monitor = new PtpInstanceMonitor({
       hostname: 'controller-0',
-      instance: 'ptp1',
+      instance: INSTANCE,
       pmc: { udsPath: pair.slaveSocket, domainNumber: PTP_TEST_DOMAIN },
       intervalMs: POLL_INTERVAL_MS,
       // Software timestamps on veth spike to ~13 µs now and then; the default 1 µs would flap the minor alarm.
@@ -80,7 +92,7 @@ describe('PTP monitor against real ptp4l daemons', { skip: skipReason ?? false }
     assert.equal(holdover.clockClass, 7);
     assert.deepEqual(
       holdover.alarms.map((alarm) => alarm.entityInstanceId),
-      ['host=controller-0.instance=ptp1.ptp=no-lock'],
+      [`${ENTITY}=no-lock`],
     );
 
     const freerun = await waitForState('FREERUN', (HOLDOVER_SECONDS + 3) * 1000);
@@ -91,7 +103,7 @@ describe('PTP monitor against real ptp4l daemons', { skip: skipReason ?? false }
     assert.equal(freerun.isRunning, true);
     assert.deepEqual(
       freerun.alarms.map((alarm) => [alarm.entityInstanceId, alarm.severity]),
-      [['host=controller-0.instance=ptp1.ptp=no-lock', 'major']],
+      [[`${ENTITY}=no-lock`, 'major']],
     );
 
     await pair?.startGrandmaster();
@@ -109,7 +121,7 @@ describe('PTP monitor against real ptp4l daemons', { skip: skipReason ?? false }
     assert.equal(status.state, 'HOLDOVER');
     assert.deepEqual(
       status.alarms.map((alarm) => [alarm.entityInstanceId, alarm.severity]),
-      [['host=controller-0.instance=ptp1.ptp', 'major']],
+      [[ENTITY, 'major']],
     );
   });
 });

@@ -387,6 +387,19 @@ describe('O-RAN notification API', () => {
     await fetch(`${api.base}/subscriptions/${created.body.SubscriptionId}`, { method: 'DELETE' });
   });
 
+  test('stamps an event with the time of the pmc observation that saw the change', async () => {
+    const path = '/observed';
+    const created = await subscribe(api, receiver.url(path), LOCK_STATE);
+    const observedAt = new Date('2026-03-01T12:00:04.125Z');
+    source.setPtp({ ...FREERUN, observedAt });
+    const [received] = await receiver.waitFor(1, path);
+    assert.ok(received);
+    const event = toCloudEvent(received);
+    assert.equal(event.data?.values[0]?.value, 'FREERUN');
+    assert.equal(event.time, observedAt.toISOString());
+    await fetch(`${api.base}/subscriptions/${created.body.SubscriptionId}`, { method: 'DELETE' });
+  });
+
   test('delivers every event in order to a receiver that fails the first attempts', async (t) => {
     const flaky = await new Receiver().listen();
     t.after(() => flaky.close());

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { loadX509, pemFile, privateKeyPem, writeFileAtomic } from '../certs/site-pki.js';
@@ -11,6 +11,8 @@ import { AGENT_ENROLL_PATH, type EnrollRequest, type EnrollResponse } from '../i
 /** Files of the state directory that hold the agent's identity. `agent.crt` is written last: it marks an enrolled agent. */
 const AGENT_FILES = {
   key: 'agent.key',
+  /** The key of `agent.crt` while a renewal replaces both (see storeRenewedIdentity). */
+  previousKey: 'agent.key.previous',
   certificate: 'agent.crt',
   caBundle: 'ca.crt',
   hostname: 'hostname',
@@ -28,11 +30,18 @@ const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
  * site CA bundle and the host name the controller chose. Throws the server's error (for example an
  * unknown or spent token) as an AppError; nothing is written unless enrollment succeeded.
  */
+/**
+ * How an agent reaches its controller's enrollment: by default `POST /v1/agent/enroll` over HTTPS; the
+ * controller's own in-process agent calls the service directly (no HTTP client to load for it).
+ */
+export type EnrollTransport = (request: EnrollRequest) => Promise<EnrollResponse>;
+
 async function enrollAgent(options: {
   controller: string;
   caFile: string;
   token: string;
   stateDir: string;
+  enroll?: EnrollTransport | undefined;
 }): Promise<{ hostname: string }> {
   const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, [
     'sign',
@@ -40,7 +49,8 @@ async function enrollAgent(options: {
   ])) as webcrypto.CryptoKeyPair;
   const csr = await certificateRequest(keys);
   const keyPem = await privateKeyPem(keys.privateKey);
-  const response = await postEnrollment(options, { token: options.token, csr });
+  const request = { token: options.token, csr };
+  const response = await (options.enroll ?? ((body) => postEnrollment(options, body)))(request);
   assertIssuedForKey(response.certificate, keyPem);
 
   await mkdir(options.stateDir, { recursive: true, mode: STATE_DIR_MODE });
@@ -50,6 +60,35 @@ async function enrollAgent(options: {
   await writeFileAtomic(file(AGENT_FILES.hostname), `${response.hostname}\n`, PUBLIC_MODE);
   await writeFileAtomic(file(AGENT_FILES.certificate), pemFile(response.certificate), PUBLIC_MODE);
   return { hostname: response.hostname };
+}
+
+/** A new P-256 key for a renewal and a CSR for it (both PEM); the key is stored only once certified. */
+export async function newKeyRequest(): Promise<{ keyPem: string; csr: string }> {
+  const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
+  return { keyPem: await privateKeyPem(keys.privateKey), csr: await certificateRequest(keys) };
+}
+
+/**
+ * Replaces the stored key and certificate with renewed ones. The order survives a crash at any
+ * step: the current key is copied to `agent.key.previous`, then the new key, then the certificate
+ * (its write switches identities); a start that finds `agent.crt` not matching `agent.key` uses
+ * `agent.key.previous` (see findAgentIdentity). Throws `internal` when the certificate is not for
+ * `keyPem`, and what the file system throws; the stored identity is then still a working pair.
+ */
+export async function storeRenewedIdentity(
+  stateDir: string,
+  renewed: { keyPem: string; certificatePem: string; caBundle: string; previousKeyPem: string },
+): Promise<void> {
+  assertIssuedForKey(renewed.certificatePem, renewed.keyPem);
+  const file = (name: string) => join(stateDir, name);
+  await writeFileAtomic(file(AGENT_FILES.previousKey), renewed.previousKeyPem, KEY_MODE);
+  await writeFileAtomic(file(AGENT_FILES.caBundle), pemFile(renewed.caBundle), PUBLIC_MODE);
+  await writeFileAtomic(file(AGENT_FILES.key), renewed.keyPem, KEY_MODE);
+  await writeFileAtomic(file(AGENT_FILES.certificate), pemFile(renewed.certificatePem), PUBLIC_MODE);
+  await rm(file(AGENT_FILES.previousKey), { force: true });
 }
 
 /** A PEM PKCS#10 request. Its subject is only a hint for logs: the token decides the host name. */
@@ -104,17 +143,19 @@ function parseEnrollResponse(answer: unknown, controller: string): EnrollRespons
 
 /** A certificate for another key would leave the agent enrolled but unable to connect; fail now instead. */
 function assertIssuedForKey(certificatePem: string, keyPem: string): void {
-  let isMatch = false;
-  try {
-    isMatch = new X509Certificate(certificatePem).checkPrivateKey(createPrivateKey(keyPem));
-  } catch {
-    isMatch = false;
-  }
-  if (!isMatch) {
+  if (!isKeyOf(certificatePem, keyPem)) {
     throw new AppError(
       'internal',
       'the controller issued a certificate that does not match the key of this agent',
     );
+  }
+}
+
+function isKeyOf(certificatePem: string, keyPem: string): boolean {
+  try {
+    return new X509Certificate(certificatePem).checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    return false;
   }
 }
 
@@ -136,8 +177,9 @@ export async function ensureEnrolled(options: {
   token?: string | undefined;
   stateDir: string;
   logger: Logger;
+  enroll?: EnrollTransport | undefined;
 }): Promise<AgentIdentity & { trustedCas: string[] }> {
-  const { controller, caFile, stateDir, logger } = options;
+  const { controller, caFile, stateDir, logger, enroll } = options;
   assertControllerUrl(controller);
   const caPem = await readCaFile(caFile);
   const token = options.token === '' ? undefined : options.token;
@@ -149,7 +191,7 @@ export async function ensureEnrolled(options: {
         'this agent is not enrolled yet: pass --token from `murm host add`',
       );
     }
-    const { hostname } = await enrollAgent({ controller, caFile, token, stateDir });
+    const { hostname } = await enrollAgent({ controller, caFile, token, stateDir, enroll });
     logger.info({ hostname, stateDir }, 'enrolled with the controller');
     identity = await findAgentIdentity(stateDir);
     assert.ok(identity !== undefined, `enrollment left no certificate in "${stateDir}"`);
@@ -166,12 +208,24 @@ async function findAgentIdentity(stateDir: string): Promise<AgentIdentity | unde
   const file = (name: string) => join(stateDir, name);
   const certificatePem = await readOptional(file(AGENT_FILES.certificate));
   if (certificatePem === undefined) return undefined;
-  const keyPem = await readOptional(file(AGENT_FILES.key));
-  if (keyPem === undefined) {
+  const storedKey = await readOptional(file(AGENT_FILES.key));
+  if (storedKey === undefined) {
     throw new AppError(
       'precondition_failed',
       `"${file(AGENT_FILES.certificate)}" exists but its key "${file(AGENT_FILES.key)}" is missing; delete the state directory and enroll again with a new token`,
     );
+  }
+  let keyPem = storedKey;
+  if (!isKeyOf(certificatePem, storedKey)) {
+    // A renewal stopped between writing the new key and the certificate: the old pair still works.
+    const previousKey = await readOptional(file(AGENT_FILES.previousKey));
+    if (previousKey === undefined || !isKeyOf(certificatePem, previousKey)) {
+      throw new AppError(
+        'precondition_failed',
+        `"${file(AGENT_FILES.certificate)}" is not for the key in "${file(AGENT_FILES.key)}"; delete the state directory and enroll again with a new token`,
+      );
+    }
+    keyPem = previousKey;
   }
   const hostname =
     (await readOptional(file(AGENT_FILES.hostname)))?.trim() || commonName(certificatePem) || osHostname();

@@ -8,14 +8,18 @@ import {
   AGENT_CHANNEL_PATH,
   type AgentFrame,
   type ControllerFrame,
+  type MonitorDirective,
   type RenderedFile,
 } from '../inventory/agent-protocol.js';
 import type { AssignedCpu, HostInventory } from '../inventory/topology.js';
 import { applyRenderedFiles, readAppliedRevision } from './apply.js';
 import { reconnectDelayMs } from './backoff.js';
+import { CertificateRenewal, type CertificateRenewalSettings } from './cert-renewal.js';
 import type { DevicePluginHandle } from './device-plugin/plugin.js';
 import { type DiscoveryPaths, discoverInventory } from './discover.js';
-import { ensureEnrolled } from './enroll.js';
+import { type EnrollTransport, ensureEnrolled } from './enroll.js';
+import { detectLinuxptpVersion, findLinuxptpProgram } from './ptp-linuxptp.js';
+import { type PtpMonitorSettings, PtpMonitors } from './ptp-monitors.js';
 
 export interface AgentOptions {
   /** Controller base URL, `https://HOST:PORT`. */
@@ -24,6 +28,8 @@ export interface AgentOptions {
   caFile: string;
   /** One-time enrollment token from `murm host add`; needed only on the first start. */
   token?: string | undefined;
+  /** How the token is spent; default `POST /v1/agent/enroll` on `controller`. */
+  enroll?: EnrollTransport | undefined;
   /** Directory the rendered files are written under (`/` on a real host). */
   root: string;
   /** Key, certificate and applied-revision record; default `<root>/var/lib/murm-agent`. */
@@ -32,8 +38,12 @@ export interface AgentOptions {
   rediscoverIntervalMs?: number | undefined;
   /** Kubelet device-plugin directory; when set, the isolcpus device plugin serves the isolated CPUs. */
   devicePluginDir?: string | undefined;
+  /** Holdover, tolerances and poll interval of the ptp4l monitors (StarlingX defaults when unset). */
+  ptp?: PtpMonitorSettings | undefined;
   logger: Logger;
   random?: (() => number) | undefined;
+  /** When and how the client certificate is renewed over the channel (defaults: docs/operations.md). */
+  certificateRenewal?: CertificateRenewalSettings | undefined;
 }
 
 export interface AgentHandle {
@@ -69,8 +79,8 @@ const REJECTED_CERTIFICATE =
  */
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const stateDir = options.stateDir ?? join(options.root, 'var/lib/murm-agent');
-  const { controller, caFile, token, logger } = options;
-  const identity = await ensureEnrolled({ controller, caFile, token, stateDir, logger });
+  const { controller, caFile, token, logger, enroll } = options;
+  const identity = await ensureEnrolled({ controller, caFile, token, stateDir, logger, enroll });
   const agent = new HostAgent({
     options,
     stateDir,
@@ -78,8 +88,9 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     hostname: identity.hostname,
     appliedRevision: await readAppliedRevision(stateDir),
     inventory: await discoverInventory(options.discovery ?? {}),
+    linuxptpVersion: await detectLinuxptpVersion(),
   });
-  agent.start();
+  await agent.start();
   return {
     hostname: identity.hostname,
     whenApplied: (revision) => agent.whenApplied(revision),
@@ -93,7 +104,10 @@ class HostAgent {
   private attempt = 0;
   private appliedRevision: string | null;
   private inventory: HostInventory;
+  private linuxptpVersion: string | null;
   private reportedInventory: string | undefined;
+  private readonly ptp: PtpMonitors;
+  private readonly renewal: CertificateRenewal;
   private isDiscovering = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -116,17 +130,44 @@ class HostAgent {
       hostname: string;
       appliedRevision: string | null;
       inventory: HostInventory;
+      linuxptpVersion: string | null;
     },
   ) {
     this.appliedRevision = deps.appliedRevision;
     this.inventory = deps.inventory;
+    this.linuxptpVersion = deps.linuxptpVersion;
     this.logger = deps.options.logger;
+    this.ptp = new PtpMonitors({
+      hostname: deps.hostname,
+      stateDir: deps.stateDir,
+      settings: { pmcPath: findLinuxptpProgram('pmc'), ...deps.options.ptp },
+      logger: this.logger.child({ component: 'ptp' }),
+      send: (frame) => {
+        // Sent once welcomed; a reconnect sends every current status after its hello anyway.
+        if (this.state === 'connected') this.sendCurrent(frame);
+      },
+    });
+    this.renewal = new CertificateRenewal({
+      stateDir: deps.stateDir,
+      hostname: deps.hostname,
+      keyPem: deps.tls.key,
+      certificatePem: deps.tls.cert,
+      logger: this.logger.child({ component: 'certificate' }),
+      settings: deps.options.certificateRenewal,
+      send: (frame) => {
+        if (this.state !== 'connected' || this.socket?.readyState !== WebSocket.OPEN) return false;
+        this.send(this.socket, frame);
+        return true;
+      },
+      renewed: (identity) => this.useRenewedIdentity(identity),
+    });
     const url = new URL(AGENT_CHANNEL_PATH, deps.options.controller);
     url.protocol = 'wss:';
     this.channelUrl = url.href;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await this.ptp.resume();
     const interval = this.deps.options.rediscoverIntervalMs ?? DEFAULT_REDISCOVER_INTERVAL_MS;
     this.rediscoverTimer = setInterval(() => {
       this.rediscover().catch((error: unknown) => this.logger.error({ err: error }, 'rediscovery failed'));
@@ -147,8 +188,10 @@ class HostAgent {
     clearInterval(this.rediscoverTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
+    this.renewal.stop();
     if (this.socket !== undefined) await closeSocket(this.socket);
     await this.applying;
+    await this.ptp.stop();
     await this.pluginWork;
     await this.devicePlugin?.close();
     this.state = 'stopped';
@@ -165,12 +208,13 @@ class HostAgent {
     });
     this.socket = socket;
     socket.on('open', () => {
-      this.reportedInventory = inventoryKey(this.inventory);
+      this.reportedInventory = this.inventoryKey();
       this.send(socket, {
         type: 'hello',
         agentVersion: this.version,
         appliedRevision: this.appliedRevision,
         inventory: this.inventory,
+        linuxptpVersion: this.linuxptpVersion,
       });
     });
     socket.on('message', (data, isBinary) => this.receive(socket, data, isBinary));
@@ -193,9 +237,15 @@ class HostAgent {
           this.logger.warn('ignoring a config frame without revision and files');
           return;
         }
-        this.applying = this.applying.then(() => this.applyConfig(frame.revision, frame.files));
+        this.applying = this.applying.then(() =>
+          this.applyConfig(frame.revision, frame.files, Array.isArray(frame.monitors) ? frame.monitors : []),
+        );
+        return;
+      case 'certificate':
+        this.renewal.handleFrame(frame);
         return;
       case 'error':
+        if (this.renewal.handleFrame(frame)) return;
         this.logger.warn({ message: frame.message }, 'the controller refused a frame');
         return;
       default:
@@ -223,12 +273,32 @@ class HostAgent {
       { controller: this.deps.options.controller, hostname: frame.hostname },
       'connected to the controller',
     );
+    // The controller may have restarted and forgotten them; statuses only travel on change otherwise.
+    for (const status of this.ptp.currentFrames()) this.send(socket, status);
+    this.renewal.connected();
   }
 
-  private async applyConfig(revision: string, files: RenderedFile[]): Promise<void> {
+  /**
+   * Presents the renewed certificate from the next connection on, and reconnects now so the
+   * controller sees it proven (and drops the old one). Applied config, monitors and the device
+   * plugin live in this process and carry over; the controller resends only what changed.
+   */
+  private useRenewedIdentity(identity: { keyPem: string; certificatePem: string }): void {
+    this.deps.tls = { ...this.deps.tls, key: identity.keyPem, cert: identity.certificatePem };
+    this.attempt = 0;
+    if (this.socket !== undefined && this.state === 'connected')
+      this.socket.close(1000, 'certificate renewed');
+  }
+
+  private async applyConfig(
+    revision: string,
+    files: RenderedFile[],
+    monitors: MonitorDirective[],
+  ): Promise<void> {
     const { root } = this.deps.options;
     try {
       const result = await applyRenderedFiles({ root, stateDir: this.deps.stateDir, revision, files });
+      await this.ptp.apply(monitors);
       this.appliedRevision = revision;
       this.logger.info({ revision, ...result }, 'applied configuration');
       this.sendCurrent({ type: 'applied', revision });
@@ -253,14 +323,15 @@ class HostAgent {
     this.isDiscovering = true;
     try {
       this.inventory = await discoverInventory(this.deps.options.discovery ?? {});
+      this.linuxptpVersion = await detectLinuxptpVersion();
     } finally {
       this.isDiscovering = false;
     }
-    const key = inventoryKey(this.inventory);
+    const key = this.inventoryKey();
     // A connection not yet welcomed sends the new inventory in its hello instead.
     if (this.state !== 'connected' || key === this.reportedInventory) return;
     this.reportedInventory = key;
-    this.sendCurrent({ type: 'inventory', inventory: this.inventory });
+    this.sendCurrent({ type: 'inventory', inventory: this.inventory, linuxptpVersion: this.linuxptpVersion });
   }
 
   private onError(error: Error & { code?: string }): void {
@@ -278,6 +349,7 @@ class HostAgent {
 
   private onClose(socket: WebSocket, code: number, reason: string): void {
     clearInterval(this.heartbeatTimer);
+    this.renewal.disconnected();
     if (this.socket === socket) this.socket = undefined;
     if (this.state === 'stopping' || this.state === 'stopped') return;
     this.state = 'waiting';
@@ -285,6 +357,10 @@ class HostAgent {
     this.attempt += 1;
     this.logger.info({ code, reason, delayMs, attempt: this.attempt }, 'channel closed; reconnecting');
     this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+  }
+
+  private inventoryKey(): string {
+    return `${inventoryKey(this.inventory)} ${this.linuxptpVersion}`;
   }
 
   /** Sends on the connection now open, if any: a frame for a connection that dropped is not worth keeping. */

@@ -5,27 +5,30 @@ import type { Clock } from '../core/clock.js';
 import { issueFromCsr } from './issue.js';
 import { readSiteCa } from './site-pki.js';
 
-const CLIENT_CERTIFICATE_DAYS = 365;
-const BACKDATE_MS = 5 * 60_000;
+const CLIENT_CERTIFICATE_LIFETIME_MS = 365 * 86_400_000;
+/** Tolerates clocks a little behind ours; never more than a tenth of the life, so short test certificates are not born old. */
+const MAX_BACKDATE_MS = 5 * 60_000;
 
 /**
  * Issues a client certificate from the site root CA for the key of a CSR: a host agent's (CN = host
  * name) or a subcloud's uplink (CN = subcloud name). Returns the PEM, its SHA-256 fingerprint (what the
- * agent channel and the uplink compare) and the CA bundle.
+ * agent channel and the uplink compare) and the CA bundle. `lifetimeMs` (default 365 days) is how
+ * long it is valid from now; the site CA's own expiry caps it.
  */
 export async function issueClientCertificate(
   dataDir: string,
   clock: Clock,
   csrPem: string,
   hostname: string,
+  lifetimeMs = CLIENT_CERTIFICATE_LIFETIME_MS,
 ): Promise<{ certificatePem: string; fingerprint: string; caBundle: string }> {
   const { ca, caBundle } = await cachedSiteCa(dataDir);
   const now = clock.now().getTime();
   const issued = await issueFromCsr(ca, {
     csrPem,
     commonName: hostname,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + CLIENT_CERTIFICATE_DAYS * 86_400_000),
+    notBefore: new Date(now - Math.min(MAX_BACKDATE_MS, Math.floor(lifetimeMs / 10))),
+    notAfter: new Date(now + lifetimeMs),
   });
   const fingerprint = new X509Certificate(issued.certPem).fingerprint256.replaceAll(':', '').toLowerCase();
   return { certificatePem: issued.certPem, fingerprint, caBundle };

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../core/log.js';
 import { globalOptions } from './session.js';
 
@@ -11,6 +11,10 @@ interface AgentFlags {
   sysfs?: string;
   procfs?: string;
   devicePluginDir?: string;
+  ptpHoldoverSeconds?: number;
+  ptpToleranceNs?: number;
+  ptpMajorToleranceNs?: number;
+  ptpPollIntervalMs?: number;
   logLevel: LogLevel;
 }
 
@@ -43,6 +47,29 @@ export function addAgentCommand(program: Command): void {
       "kubelet's device-plugin directory; serves isolated CPUs as murmuration.dev/isolcpus (usually /var/lib/kubelet/device-plugins)",
     )
     .addOption(
+      new Option('--ptp-holdover-seconds <s>', 'PTP: HOLDOVER lasts this long before FREERUN (default 30)')
+        .env('MURM_PTP_HOLDOVER_SECONDS')
+        .argParser(nonNegative('--ptp-holdover-seconds')),
+    )
+    .addOption(
+      new Option('--ptp-tolerance-ns <ns>', 'PTP: |offset| above this raises 100.119 minor (default 1000)')
+        .env('MURM_PTP_TOLERANCE_NS')
+        .argParser(nonNegative('--ptp-tolerance-ns')),
+    )
+    .addOption(
+      new Option(
+        '--ptp-major-tolerance-ns <ns>',
+        'PTP: |offset| above this raises 100.119 major and is no longer LOCKED (default 1000000)',
+      )
+        .env('MURM_PTP_MAJOR_TOLERANCE_NS')
+        .argParser(nonNegative('--ptp-major-tolerance-ns')),
+    )
+    .addOption(
+      new Option('--ptp-poll-interval-ms <ms>', 'PTP: time between pmc polls of each ptp4l (default 1000)')
+        .env('MURM_PTP_POLL_INTERVAL_MS')
+        .argParser(nonNegative('--ptp-poll-interval-ms')),
+    )
+    .addOption(
       new Option('--log-level <level>', 'log verbosity')
         .choices(LOG_LEVELS)
         .env('MURM_LOG_LEVEL')
@@ -55,6 +82,9 @@ The agent enrolls on its first start with the token "murm host add" printed, kee
 certificate in the state directory; later starts need no token. It then holds a mutual-TLS WebSocket
 to the controller, reports what it discovers and writes the files the controller renders under --root.
 Pass the token through MURM_AGENT_TOKEN rather than --token to keep it out of shell history.
+Each ptp4l instance of the applied PTP configuration is polled through pmc on its uds_address and its
+LOCKED/HOLDOVER/FREERUN state, clock class, offset and 100.119 alarms are reported to the controller;
+the --ptp-* options tune that (defaults as in StarlingX).
 --ca (or MURM_CA; required) is the site CA file "murm serve" printed (<data-dir>/pki/ca.crt).
 
 Examples:
@@ -77,6 +107,16 @@ Examples:
     });
 }
 
+function nonNegative(flag: string): (value: string) => number {
+  return (value) => {
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number) || number < 0) {
+      throw new InvalidArgumentError(`${flag} must be a number ≥ 0, got "${value}"`);
+    }
+    return number;
+  };
+}
+
 /** Runs the agent until SIGTERM or SIGINT, then stops it: the channel closes cleanly and nothing reconnects. */
 async function runAgent(flags: AgentFlags, caFile: string): Promise<void> {
   // Loaded here so that other commands do not pay for ws, discovery and the runtime at start.
@@ -95,6 +135,12 @@ async function runAgent(flags: AgentFlags, caFile: string): Promise<void> {
     stateDir: flags.stateDir === undefined ? undefined : path.resolve(flags.stateDir),
     discovery,
     devicePluginDir: flags.devicePluginDir === undefined ? undefined : path.resolve(flags.devicePluginDir),
+    ptp: {
+      holdoverSeconds: flags.ptpHoldoverSeconds,
+      toleranceNs: flags.ptpToleranceNs,
+      majorToleranceNs: flags.ptpMajorToleranceNs,
+      pollIntervalMs: flags.ptpPollIntervalMs,
+    },
     logger,
   });
   logger.info({ hostname: agent.hostname, controller: flags.controller, root }, 'agent started');

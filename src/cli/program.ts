@@ -9,6 +9,7 @@ import { CheckFailedError } from './check-failed.js';
 import { addDcAlarmCommands } from './dc-alarm-commands.js';
 import { addDcCommands } from './dc-join-command.js';
 import { addEventCommands } from './event-commands.js';
+import { addFdoCommands } from './fdo-commands.js';
 import { addHostCommands } from './host-commands.js';
 import { OUTPUT_FORMATS } from './output.js';
 import { addPtpCommands } from './ptp-commands.js';
@@ -90,7 +91,8 @@ Examples:
   murm subcloud add edge-1 --bundle-file edge-1.bundle
   murm subcloud list --availability offline
   murm subcloud-group add east --update-apply-type serial
-  murm dc alarm summary`,
+  murm dc alarm summary
+  murm fdo registration list`,
     );
   addAuthCommands(program);
   addUserCommands(program);
@@ -108,6 +110,7 @@ Examples:
   addSubcloudCommands(program);
   addSubcloudGroupCommands(program);
   addDcAlarmCommands(addDcCommands(program));
+  addFdoCommands(program);
   return program;
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parsePtpParameter } from '../ptp/model.js';
 import { report } from './host-views.js';
-import { type Column, type OutputFormat, printItem } from './output.js';
+import { type Column, type OutputFormat, printData, printItem, printList } from './output.js';
 import { globalOptions, withApi } from './session.js';
 
 interface Parameter {
@@ -26,6 +26,8 @@ export interface PtpInterfaceView {
 export interface HostPtpView {
   hostname: string;
   linuxptpVersion: string;
+  linuxptpOverride: string | null;
+  linuxptpDetected: string | null;
   instances: string[];
   ports: { ifname: string; ptpInterface: string }[];
   appliedFiles: string[];
@@ -47,7 +49,11 @@ export const PTP_INTERFACE_COLUMNS: readonly Column<PtpInterfaceView>[] = [
 
 const HOST_PTP_FIELDS: readonly Column<HostPtpView>[] = [
   { header: 'HOST', value: (host) => host.hostname },
-  { header: 'LINUXPTP', value: (host) => host.linuxptpVersion },
+  {
+    header: 'LINUXPTP',
+    value: (host) =>
+      `${host.linuxptpVersion} (${host.linuxptpOverride === null ? 'detected' : 'set by an operator'}; ptp4l -v: ${host.linuxptpDetected ?? 'unknown'})`,
+  },
   { header: 'INSTANCES', value: (host) => host.instances.join(',') },
   {
     header: 'PORTS',
@@ -55,6 +61,112 @@ const HOST_PTP_FIELDS: readonly Column<HostPtpView>[] = [
   },
   { header: 'APPLIED FILES', value: (host) => host.appliedFiles.join(',') },
 ];
+
+/** `GET /v1/hosts/:hostname/ptp/status`. */
+export interface HostPtpStatusView {
+  hostname: string;
+  /** Present on a host with a phc2sys instance. */
+  osClock?: string | null;
+  instances: {
+    instance: string;
+    service: string;
+    isPrimary: boolean;
+    reportedAt: string | null;
+    status: {
+      state: string;
+      since: string;
+      isRunning: boolean;
+      source: string;
+      clockClass: number;
+      offsetNs: number | null;
+      gmIdentity: string | null;
+      ports: { portNumber: number; portState: string }[];
+      osClock: {
+        sourceInstance: string | null;
+        phcInterface: string | null;
+        phcOffsetNs: number | null;
+        phcError: string | null;
+      } | null;
+      alarms: { entityInstanceId: string; severity: string }[];
+    } | null;
+  }[];
+}
+
+type InstanceStatus = HostPtpStatusView['instances'][number];
+
+const PTP_STATUS_COLUMNS: readonly Column<InstanceStatus>[] = [
+  {
+    header: 'INSTANCE',
+    value: (entry) =>
+      entry.isPrimary
+        ? `${entry.instance}*`
+        : entry.service === 'phc2sys'
+          ? `${entry.instance} (phc2sys)`
+          : entry.instance,
+  },
+  {
+    header: 'STATE',
+    value: (entry) =>
+      entry.status === null
+        ? 'unknown'
+        : entry.status.isRunning
+          ? entry.status.state
+          : `${entry.status.state} (not running)`,
+  },
+  { header: 'SINCE', value: (entry) => entry.status?.since },
+  { header: 'CLASS', value: (entry) => entry.status?.clockClass },
+  { header: 'OFFSET (ns)', value: (entry) => entry.status?.offsetNs },
+  {
+    header: 'SOURCE',
+    value: (entry) =>
+      entry.status === null || entry.status.source === 'none'
+        ? undefined
+        : entry.status.osClock?.sourceInstance
+          ? `ptp4l ${entry.status.osClock.sourceInstance}`
+          : `${entry.status.source} ${entry.status.gmIdentity ?? ''}`.trim(),
+  },
+  {
+    header: 'PORTS',
+    value: (entry) => entry.status?.ports.map((port) => `${port.portNumber}:${port.portState}`).join(','),
+  },
+  {
+    header: 'ALARMS',
+    value: (entry) =>
+      entry.status?.alarms
+        .map((alarm) => `${alarm.severity} ${alarm.entityInstanceId.replace(/^.*\.(ptp|phc2sys)/, '$1')}`)
+        .join(', '),
+  },
+  {
+    header: 'PHC',
+    value: (entry) => {
+      const osClock = entry.status?.osClock;
+      if (!osClock?.phcInterface) return undefined;
+      const reading = osClock.phcError ?? `${osClock.phcOffsetNs} ns`;
+      return `${osClock.phcInterface}: ${reading}`;
+    },
+  },
+];
+
+/**
+ * Prints a host's ptp4l and phc2sys statuses as a table (`*` marks the primary instance) and the os-clock
+ * state, or as JSON/YAML.
+ */
+export async function printHostPtpStatus(format: OutputFormat, view: HostPtpStatusView): Promise<void> {
+  if (format !== 'table') return printData(format, view);
+  if (view.instances.length === 0) {
+    process.stdout.write(
+      `host "${view.hostname}" runs no ptp4l instance (assign one with "murm host ptp-instance assign", then "murm ptp apply")\n`,
+    );
+    return;
+  }
+  await printList(format, view.instances, PTP_STATUS_COLUMNS);
+  process.stdout.write('* primary instance: the one the O-RAN notification API reports for this node\n');
+  if (view.osClock !== undefined) {
+    process.stdout.write(
+      `os clock (system clock disciplined by phc2sys): ${view.osClock ?? 'unknown (not reported yet)'}; PHC: phc_ctl cmp offset, about -37 s (TAI-UTC) when locked\n`,
+    );
+  }
+}
 
 /** Prints a host's PTP assignments as `FIELD value` lines, or as JSON/YAML. */
 export function printHostPtp(format: OutputFormat, host: HostPtpView): Promise<void> {

@@ -19,6 +19,8 @@ export interface ServeConfig {
   /** Agents heartbeat this often; a host that misses `heartbeatMissed` in a row is offline. */
   heartbeatIntervalMs: number;
   heartbeatMissed: number;
+  /** Lifetime of the client certificates issued to host agents (default 365 days; agents renew in the last third). */
+  agentCertificateLifetimeSeconds?: number;
   /** Set on the first start only: what kind of system this site is. */
   systemType: 'All-in-one' | 'Standard';
   /** Run an agent for controller-0 inside the server process (the all-in-one default). */
@@ -33,6 +35,10 @@ export interface ServeConfig {
   uplinkWorkers?: number;
   /** Where the uplink workers listen (default: the API host, port + 1; 0 stays 0). */
   uplinkListen?: { host: string; port: number };
+  /** Where the O-RAN O-Cloud Notification API v2 listens (plain HTTP, no token); off when undefined. */
+  oranListen?: { host: string; port: number } | undefined;
+  /** Where the FDO rendezvous (TO0/TO1) listens (plain HTTP, no token); off when undefined. */
+  fdoListen?: { host: string; port: number } | undefined;
 }
 
 /** Tunables of the password and lockout policy (StarlingX defaults). */
@@ -65,6 +71,8 @@ export interface ServeFlags {
   localAgent?: boolean | undefined;
   systemController?: boolean | undefined;
   join?: string | undefined;
+  oranListen?: string | undefined;
+  fdoListen?: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -91,6 +99,7 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     certAuditIntervalSeconds: positiveInt(env, 'MURM_CERT_AUDIT_INTERVAL', 3600),
     heartbeatIntervalMs: positiveInt(env, 'MURM_HEARTBEAT_INTERVAL_MS', 5000),
     heartbeatMissed: positiveInt(env, 'MURM_HEARTBEAT_MISSED', 3),
+    agentCertificateLifetimeSeconds: positiveInt(env, 'MURM_AGENT_CERT_LIFETIME_SECONDS', 365 * 86_400),
     systemType: parseSystemType(flags.systemType ?? env.MURM_SYSTEM_TYPE ?? 'all-in-one'),
     localAgent: flags.localAgent ?? env.MURM_LOCAL_AGENT !== '0',
     systemController: flags.systemController ?? env.MURM_SYSTEM_CONTROLLER === '1',
@@ -100,6 +109,8 @@ export function resolveServeConfig(flags: ServeFlags, env: Env, cwd: string): Se
     uplinkListen: env.MURM_UPLINK_LISTEN
       ? parseListen(env.MURM_UPLINK_LISTEN, 'MURM_UPLINK_LISTEN')
       : { host: listen.host, port: listen.port === 0 ? 0 : listen.port + 1 },
+    oranListen: resolveOranListen(flags.oranListen, env.MURM_ORAN_LISTEN),
+    fdoListen: resolveFdoListen(flags.fdoListen, env.MURM_FDO_LISTEN),
     passwordPolicy: {
       minLength: positiveInt(env, 'MURM_PASSWORD_MIN_LENGTH', DEFAULT_PASSWORD_POLICY.minLength),
       historyDepth: positiveInt(env, 'MURM_PASSWORD_HISTORY', DEFAULT_PASSWORD_POLICY.historyDepth),
@@ -137,6 +148,19 @@ function parseListen(value: string, field = '--listen'): { host: string; port: n
     );
   }
   return { host, port };
+}
+
+function resolveOranListen(
+  flag: string | undefined,
+  envValue: string | undefined,
+): ServeConfig['oranListen'] {
+  if (flag !== undefined) return parseListen(flag, '--oran-listen');
+  return envValue ? parseListen(envValue, 'MURM_ORAN_LISTEN') : undefined;
+}
+
+function resolveFdoListen(flag: string | undefined, envValue: string | undefined): ServeConfig['fdoListen'] {
+  if (flag !== undefined) return parseListen(flag, '--fdo-listen');
+  return envValue ? parseListen(envValue, 'MURM_FDO_LISTEN') : undefined;
 }
 
 function parseSystemType(value: string): ServeConfig['systemType'] {

@@ -3,7 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { AppError, invalidInput } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FaultService } from '../fault/service.js';
-import type { UplinkTransport } from './endpoint-sync.js';
+import type { PushRetryOptions, UplinkTransport } from './endpoint-sync.js';
 import { type GroupView, refuse, SubcloudGroups } from './groups.js';
 import {
   checkManagementChange,
@@ -73,6 +73,8 @@ export interface DcServiceOptions {
   rpcDeadlineMs?: number;
   /** How often checkAvailability() also re-evaluates dc-cert against the clock (default 1 h). */
   dcCertAuditIntervalMs?: number;
+  /** Backoff, timers and concurrency of retried pushes (defaults: 30 s doubling to 10 min, real timers). */
+  pushRetry?: PushRetryOptions | undefined;
 }
 
 export interface SubcloudInput {
@@ -113,6 +115,7 @@ export class DcService {
       certAuditIntervalMs: options.dcCertAuditIntervalMs ?? 3_600_000,
       maxPushesInFlight: options.maxPushesInFlight ?? 200,
       rpcDeadlineMs: options.rpcDeadlineMs ?? 30_000,
+      pushRetry: options.pushRetry,
     });
   }
 

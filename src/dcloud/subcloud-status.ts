@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { FaultService, RaiseInput } from '../fault/service.js';
-import { EndpointSync, type UplinkTransport } from './endpoint-sync.js';
+import { EndpointSync, type PushRetryOptions, type UplinkTransport } from './endpoint-sync.js';
 import {
   availabilityAfter,
   type EndpointStatuses,
@@ -39,6 +39,7 @@ export interface SubcloudStatusOptions {
   certAuditIntervalMs: number;
   maxPushesInFlight: number;
   rpcDeadlineMs: number;
+  pushRetry?: PushRetryOptions | undefined;
 }
 
 /** What only memory knows about a subcloud's uplink: open connections, grace start, last report. */
@@ -68,6 +69,7 @@ export class SubcloudStatus {
       logger: options.logger,
       maxInFlight: options.maxPushesInFlight,
       rpcDeadlineMs: options.rpcDeadlineMs,
+      retry: options.pushRetry,
       hooks: {
         canPush: (name, endpoint) => this.canPush(name, endpoint),
         applied: (name, endpoint, revision) => this.applied(name, endpoint, revision),
@@ -174,12 +176,14 @@ export class SubcloudStatus {
   /** After manage/unmanage: raise or clear what applies, push what is out-of-sync. */
   async managementChanged(subcloud: SubcloudRecord): Promise<void> {
     await this.syncAlarms([subcloud]);
+    if (subcloud.management !== 'managed') this.sync.cancelRetries(subcloud.name);
     this.pushOutOfSync(subcloud, SYNC_ENDPOINTS);
   }
 
   /** A deleted subcloud: nothing more is pushed to it or tracked. */
   forget(name: string): void {
     this.links.delete(name);
+    this.sync.cancelRetries(name);
   }
 
   async settled(): Promise<void> {
@@ -199,6 +203,7 @@ export class SubcloudStatus {
       if (!subcloud || !link || link.connections > 0) continue;
       link.disconnectedAtMs = undefined;
       link.reported = {};
+      this.sync.cancelRetries(name);
       if (subcloud.availability === 'offline') continue;
       const availability = availabilityAfter(subcloud.availability, 'grace-expired');
       changed.push(table.put({ ...subcloud, availability, endpoints: unknownEndpoints(), alarms: null }));

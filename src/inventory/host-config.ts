@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../core/errors.js';
-import type { RenderedFile } from './agent-protocol.js';
+import type { MonitorDirective, RenderedFile } from './agent-protocol.js';
 import { allocateCpuFunctions, defaultCpuFunctionCounts, requestCpuFunction } from './cpu-allocation.js';
 import { renderHostConfig } from './render.js';
 import type { HostRecord } from './store.js';
@@ -10,12 +10,19 @@ import type { AssignedCpu, CpuFunction, CpuFunctionCounts, HostInventory } from 
  * Files another domain adds to a host's configuration (PTP, for one); undefined when it has none for
  * the host. Called on every render, so it must be cheap and synchronous.
  */
-export type ExtraRenderer = (hostname: string) => readonly RenderedFile[] | undefined;
+export type ExtraRenderer = (
+  hostname: string,
+) =>
+  | readonly RenderedFile[]
+  | { files: readonly RenderedFile[]; monitors: readonly MonitorDirective[] }
+  | undefined;
 
 interface Rendered {
   key: string;
   revision: string;
   files: RenderedFile[];
+  /** Absent when no renderer asks for any, so such configurations keep the revision they always had. */
+  monitors?: MonitorDirective[];
 }
 
 /**
@@ -51,10 +58,19 @@ export class HostConfigs {
   render(
     host: HostRecord,
     inventory: HostInventory | undefined,
-  ): { revision: string; files: RenderedFile[] } | undefined {
+  ): { revision: string; files: RenderedFile[]; monitors?: MonitorDirective[] } | undefined {
     if (!inventory || inventory.cpus.length === 0) return undefined;
-    const extra = this.renderers.flatMap((renderer) => renderer(host.hostname) ?? []);
-    const key = JSON.stringify([host.personality, host.subfunctions, host.cpuCounts, inventory.cpus, extra]);
+    const parts = this.renderers.map((renderer) => renderer(host.hostname));
+    const extra = parts.flatMap((part) => (part === undefined ? [] : 'files' in part ? part.files : part));
+    const monitors = parts.flatMap((part) => (part !== undefined && 'monitors' in part ? part.monitors : []));
+    const key = JSON.stringify([
+      host.personality,
+      host.subfunctions,
+      host.cpuCounts,
+      inventory.cpus,
+      extra,
+      monitors,
+    ]);
     const cached = this.cache.get(host.hostname);
     if (cached?.key === key) return cached;
     const files = [
@@ -66,8 +82,9 @@ export class HostConfigs {
       }),
       ...extra,
     ];
-    const revision = createHash('sha256').update(JSON.stringify(files)).digest('hex').slice(0, 16);
-    const rendered = { key, revision, files };
+    const hashed = monitors.length === 0 ? files : [files, monitors];
+    const revision = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+    const rendered: Rendered = { key, revision, files, ...(monitors.length === 0 ? {} : { monitors }) };
     this.cache.set(host.hostname, rendered);
     return rendered;
   }

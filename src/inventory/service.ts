@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { AppError, invalidInput, notFound } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { FaultService } from '../fault/service.js';
-import type { AgentFrame, EnrollResponse, RenderedFile } from './agent-protocol.js';
+import type { AgentFrame, EnrollResponse, MonitorDirective, RenderedFile } from './agent-protocol.js';
 import { type ExtraRenderer, HostConfigs } from './host-config.js';
 import {
   type AdminAction,
@@ -59,9 +59,17 @@ export interface InventoryOptions {
   initialSystem: { name: string; systemType: SystemType; softwareVersion: string };
 }
 
+/** Another domain's handling of an agent frame (see `addAgentFrameHandler`). */
+export type AgentFrameHandler = (hostname: string, frame: AgentFrame) => Promise<void>;
+
 /** Something that wants to know when a host's desired configuration or existence changes (the agent channel). */
 export interface HostListener {
-  configChanged(hostname: string, revision: string, files: RenderedFile[]): void;
+  configChanged(
+    hostname: string,
+    revision: string,
+    files: RenderedFile[],
+    monitors?: MonitorDirective[] | undefined,
+  ): void;
   removed(hostname: string): void;
 }
 
@@ -78,6 +86,7 @@ export class InventoryService {
   private readonly lastSeen = new Map<string, number>();
   private readonly configs = new HostConfigs();
   private readonly listeners = new Set<HostListener>();
+  private readonly frameHandlers: AgentFrameHandler[] = [];
   private systemRecord: SystemRecord | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -123,6 +132,15 @@ export class InventoryService {
   subscribe(listener: HostListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Adds another domain's handler for agent frames (every type, the domain picks its own). It runs after
+   * the inventory handled the frame, outside the inventory's queue, called in the order frames arrived;
+   * what it throws is sent back to the agent as an `error` frame.
+   */
+  addAgentFrameHandler(handler: AgentFrameHandler): void {
+    this.frameHandlers.push(handler);
   }
 
   /** Adds another domain's files to hosts' configuration; call `refreshHostConfig` when they change. */
@@ -345,13 +363,77 @@ export class InventoryService {
     });
   }
 
-  /** The host whose agent holds the certificate with this fingerprint; `forbidden` for any other. */
+  /**
+   * The host whose agent holds the certificate with this fingerprint (the last one issued, or the one
+   * it renewed from until the new one is used); `forbidden` for any other.
+   */
   agentFor(commonName: string, fingerprint: string): string {
     const host = this.hosts.get(commonName);
-    if (!host || host.agentCertificate !== fingerprint) {
+    if (!host || !this.isAgentCertificate(host, fingerprint)) {
       throw new AppError('forbidden', 'this client certificate does not belong to an enrolled host');
     }
+    const [current, previous] = agentFingerprints(host.agentCertificate);
+    // The agent connected with its newest certificate, so it has stored it: the old one may go.
+    if (previous !== undefined && fingerprint === current) this.forgetPreviousCertificate(host, current);
     return host.hostname;
+  }
+
+  private forgetPreviousCertificate(host: HostRecord, current: string): void {
+    const recorded = host.agentCertificate;
+    this.serialized(async () => {
+      const now = this.hosts.get(host.hostname);
+      if (now !== undefined && now.agentCertificate === recorded)
+        await this.save(now, { agentCertificate: current });
+    }).catch((error: unknown) => {
+      this.options.logger.warn(
+        { err: error, hostname: host.hostname },
+        'could not forget a renewed agent certificate',
+      );
+    });
+  }
+
+  /**
+   * Issues a new client certificate to the agent of `hostname` for the key of `csrPem`, asked on its
+   * channel with the certificate `presented` (fingerprint and public key). The name comes from the
+   * channel, never from the CSR. Throws `invalid_input` for a CSR that does not parse or reuses the
+   * presented key, `forbidden` when the presented certificate is no longer this host's, `not_found`
+   * for a deleted host.
+   */
+  async renewAgentCertificate(
+    hostname: string,
+    presented: { fingerprint: string; publicKey: KeyObject },
+    csrPem: string,
+  ): Promise<{ certificate: string; caBundle: string; notAfter: string }> {
+    return this.serialized(async () => {
+      const host = this.host(hostname);
+      if (!this.isAgentCertificate(host, presented.fingerprint)) {
+        throw new AppError(
+          'forbidden',
+          `the certificate of this channel is no longer the one of host "${hostname}"; enroll again`,
+        );
+      }
+      const issued = await this.options.issueAgentCertificate(csrPem, host.hostname);
+      const certificate = new X509Certificate(issued.certificatePem);
+      if (certificate.publicKey.equals(presented.publicKey)) {
+        throw new AppError(
+          'invalid_input',
+          'the certificate request is for the key the agent already uses; renew with a new key',
+          { field: 'csr' },
+        );
+      }
+      // Until the agent connects with the new certificate, the one it asked with keeps working.
+      await this.save(host, { agentCertificate: `${issued.fingerprint} ${presented.fingerprint}` });
+      this.options.logger.info({ hostname, notAfter: certificate.validTo }, 'renewed an agent certificate');
+      return {
+        certificate: issued.certificatePem,
+        caBundle: issued.caBundle,
+        notAfter: new Date(certificate.validTo).toISOString(),
+      };
+    });
+  }
+
+  private isAgentCertificate(host: HostRecord, fingerprint: string): boolean {
+    return agentFingerprints(host.agentCertificate).includes(fingerprint);
   }
 
   /**
@@ -360,6 +442,12 @@ export class InventoryService {
    * the current configuration.
    */
   async handleAgentFrame(hostname: string, frame: AgentFrame): Promise<unknown[]> {
+    const replies = await this.handleOwnFrame(hostname, frame);
+    for (const handler of this.frameHandlers) await handler(hostname, frame);
+    return replies;
+  }
+
+  private async handleOwnFrame(hostname: string, frame: AgentFrame): Promise<unknown[]> {
     return this.serialized(async () => {
       let host = this.host(hostname);
       const nowMs = this.options.clock.now().getTime();
@@ -371,8 +459,10 @@ export class InventoryService {
           host = await this.recordConnected(host, frame.appliedRevision, nowMs);
           replies.push({ type: 'welcome', hostname, heartbeatIntervalMs: this.options.heartbeat.intervalMs });
           const rendered = this.configs.render(host, this.inventory.get(hostname)?.inventory);
-          if (rendered && rendered.revision !== frame.appliedRevision)
-            replies.push({ type: 'config', ...rendered });
+          if (rendered && rendered.revision !== frame.appliedRevision) {
+            const { revision, files, monitors } = rendered;
+            replies.push({ type: 'config', revision, files, ...(monitors ? { monitors } : {}) });
+          }
           break;
         }
         case 'heartbeat':
@@ -504,7 +594,7 @@ export class InventoryService {
     await this.syncConfigAlarm(saved);
     if (rendered && target !== host.targetRevision) {
       for (const listener of this.listeners)
-        listener.configChanged(host.hostname, rendered.revision, rendered.files);
+        listener.configChanged(host.hostname, rendered.revision, rendered.files, rendered.monitors);
     }
     return saved;
   }
@@ -609,6 +699,15 @@ export class InventoryService {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/**
+ * The fingerprints in a host's `agentCertificate`: the last one issued, then — between a renewal and
+ * the agent's first connection with the new certificate — the one it renewed from, space-separated.
+ * Stored, so a controller restart in that window strands no agent.
+ */
+function agentFingerprints(recorded: string | null): string[] {
+  return recorded === null ? [] : recorded.split(' ');
 }
 
 /** Kubernetes-style label keys (optional `prefix/`), so labels can be handed on to kubelet as node labels. */

@@ -32,6 +32,8 @@ const InterfaceSchema = Type.Object({
 const HostPtpSchema = Type.Object({
   hostname: Type.String(),
   linuxptpVersion: StringEnum(LINUXPTP_VERSIONS),
+  linuxptpOverride: Type.Union([StringEnum(LINUXPTP_VERSIONS), Type.Null()]),
+  linuxptpDetected: Type.Union([Type.String(), Type.Null()]),
   instances: Type.Array(Type.String()),
   ports: Type.Array(Type.Object({ ifname: Type.String(), ptpInterface: Type.String() })),
   appliedFiles: Type.Array(Type.String()),
@@ -72,7 +74,7 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: Type.Object({ items: Type.Array(InstanceSchema) }) },
       },
     },
-    async () => ({ items: ptp.listInstances() }),
+    async () => ({ items: ptp.definitions.listInstances() }),
   );
   app.get(
     '/v1/ptp/instances/:name',
@@ -80,7 +82,7 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
       config: { access: 'read' },
       schema: { summary: 'A PTP instance', tags, params: NameParams, response: { 200: InstanceSchema } },
     },
-    async (request) => ptp.getInstance(request.params.name),
+    async (request) => ptp.definitions.getInstance(request.params.name),
   );
   app.post(
     '/v1/ptp/instances',
@@ -95,7 +97,7 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
     },
     async (request, reply) => {
       reply.status(201);
-      return ptp.addInstance(request.body.name, request.body.service);
+      return ptp.definitions.addInstance(request.body.name, request.body.service);
     },
   );
   app.delete(
@@ -109,7 +111,7 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
       },
     },
     async (request, reply) => {
-      await ptp.deleteInstance(request.params.name);
+      await ptp.definitions.deleteInstance(request.params.name);
       return reply.status(204).send();
     },
   );
@@ -126,7 +128,10 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
       },
     },
     async (request) =>
-      ptp.addInstanceParameters(request.params.name, request.body.parameters.map(parsePtpParameter)),
+      ptp.definitions.addInstanceParameters(
+        request.params.name,
+        request.body.parameters.map(parsePtpParameter),
+      ),
   );
   app.delete(
     '/v1/ptp/instances/:name/parameters/:key',
@@ -139,7 +144,7 @@ function registerInstanceRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: InstanceSchema },
       },
     },
-    async (request) => ptp.removeInstanceParameters(request.params.name, [request.params.key]),
+    async (request) => ptp.definitions.removeInstanceParameters(request.params.name, [request.params.key]),
   );
 }
 
@@ -154,7 +159,7 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: Type.Object({ items: Type.Array(InterfaceSchema) }) },
       },
     },
-    async () => ({ items: ptp.listInterfaces() }),
+    async () => ({ items: ptp.definitions.listInterfaces() }),
   );
   app.get(
     '/v1/ptp/interfaces/:name',
@@ -162,7 +167,7 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
       config: { access: 'read' },
       schema: { summary: 'A PTP interface', tags, params: NameParams, response: { 200: InterfaceSchema } },
     },
-    async (request) => ptp.getInterface(request.params.name),
+    async (request) => ptp.definitions.getInterface(request.params.name),
   );
   app.post(
     '/v1/ptp/interfaces',
@@ -177,7 +182,7 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
     },
     async (request, reply) => {
       reply.status(201);
-      return ptp.addInterface(request.body.name, request.body.instance);
+      return ptp.definitions.addInterface(request.body.name, request.body.instance);
     },
   );
   app.delete(
@@ -187,7 +192,7 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
       schema: { summary: 'Delete a PTP interface assigned to no host interface', tags, params: NameParams },
     },
     async (request, reply) => {
-      await ptp.deleteInterface(request.params.name);
+      await ptp.definitions.deleteInterface(request.params.name);
       return reply.status(204).send();
     },
   );
@@ -204,7 +209,10 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
       },
     },
     async (request) =>
-      ptp.addInterfaceParameters(request.params.name, request.body.parameters.map(parsePtpParameter)),
+      ptp.definitions.addInterfaceParameters(
+        request.params.name,
+        request.body.parameters.map(parsePtpParameter),
+      ),
   );
   app.delete(
     '/v1/ptp/interfaces/:name/parameters/:key',
@@ -217,7 +225,7 @@ function registerInterfaceRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: InterfaceSchema },
       },
     },
-    async (request) => ptp.removeInterfaceParameters(request.params.name, [request.params.key]),
+    async (request) => ptp.definitions.removeInterfaceParameters(request.params.name, [request.params.key]),
   );
 }
 
@@ -233,21 +241,25 @@ function registerHostPtpRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: HostPtpSchema },
       },
     },
-    async (request) => ptp.getHost(request.params.hostname),
+    async (request) => ptp.hosts.getHost(request.params.hostname),
   );
   app.put(
     '/v1/hosts/:hostname/ptp',
     {
       config: { access: 'configure' },
       schema: {
-        summary: 'Set the linuxptp version whose parameter names the host’s files use',
+        summary:
+          'Set the linuxptp version whose parameter names the host’s files use (null: the version its agent detects)',
         tags,
         params: HostParams,
-        body: Type.Object({ linuxptpVersion: StringEnum(LINUXPTP_VERSIONS) }, strict),
+        body: Type.Object(
+          { linuxptpVersion: Type.Union([StringEnum(LINUXPTP_VERSIONS), Type.Null()]) },
+          strict,
+        ),
         response: { 200: HostPtpSchema },
       },
     },
-    async (request) => ptp.setLinuxptpVersion(request.params.hostname, request.body.linuxptpVersion),
+    async (request) => ptp.hosts.setLinuxptpVersion(request.params.hostname, request.body.linuxptpVersion),
   );
   app.post(
     '/v1/hosts/:hostname/ptp-instances',
@@ -261,7 +273,7 @@ function registerHostPtpRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: HostPtpSchema },
       },
     },
-    async (request) => ptp.assignHostInstance(request.params.hostname, request.body.instance),
+    async (request) => ptp.hosts.assignHostInstance(request.params.hostname, request.body.instance),
   );
   app.delete(
     '/v1/hosts/:hostname/ptp-instances/:instance',
@@ -274,7 +286,7 @@ function registerHostPtpRoutes(app: HttpApp, ptp: PtpService): void {
         response: { 200: HostPtpSchema },
       },
     },
-    async (request) => ptp.removeHostInstance(request.params.hostname, request.params.instance),
+    async (request) => ptp.hosts.removeHostInstance(request.params.hostname, request.params.instance),
   );
   app.post(
     '/v1/hosts/:hostname/ptp-interfaces',
@@ -289,7 +301,7 @@ function registerHostPtpRoutes(app: HttpApp, ptp: PtpService): void {
       },
     },
     async (request) =>
-      ptp.assignHostInterface(request.params.hostname, request.body.ifname, request.body.ptpInterface),
+      ptp.hosts.assignHostInterface(request.params.hostname, request.body.ifname, request.body.ptpInterface),
   );
   app.delete(
     '/v1/hosts/:hostname/ptp-interfaces/:ptpInterface/:ifname',
@@ -303,6 +315,10 @@ function registerHostPtpRoutes(app: HttpApp, ptp: PtpService): void {
       },
     },
     async (request) =>
-      ptp.removeHostInterface(request.params.hostname, request.params.ifname, request.params.ptpInterface),
+      ptp.hosts.removeHostInterface(
+        request.params.hostname,
+        request.params.ifname,
+        request.params.ptpInterface,
+      ),
   );
 }

@@ -30,6 +30,8 @@ interface HostsTable {
   hostname: string;
   linuxptp_version: string;
   applied_files: string | null;
+  linuxptp_override: string | null;
+  linuxptp_detected: string | null;
 }
 
 type Tables = {
@@ -57,7 +59,12 @@ export interface PtpPortRecord {
 /** Per-host PTP settings: the linuxptp version and the files of the last apply. */
 export interface PtpHostRecord {
   hostname: string;
+  /** The version the host's files use: the override, else the detected one, else 3.1. */
   linuxptpVersion: LinuxptpVersion;
+  /** The version an operator set; null = follow what the agent detects. */
+  linuxptpOverride: LinuxptpVersion | null;
+  /** `ptp4l -v` as the host's agent last reported it; null = unknown (not reported, not installed). */
+  linuxptpDetected: string | null;
   appliedFiles: RenderedFile[] | null;
 }
 
@@ -112,6 +119,8 @@ export class PtpStore {
       hosts: hosts.map((row) => ({
         hostname: row.hostname,
         linuxptpVersion: row.linuxptp_version as LinuxptpVersion,
+        linuxptpOverride: row.linuxptp_override as LinuxptpVersion | null,
+        linuxptpDetected: row.linuxptp_detected,
         appliedFiles: row.applied_files === null ? null : (JSON.parse(row.applied_files) as RenderedFile[]),
       })),
     };
@@ -174,6 +183,8 @@ export class PtpStore {
   async putHost(host: PtpHostRecord): Promise<void> {
     const values = {
       linuxptp_version: host.linuxptpVersion,
+      linuxptp_override: host.linuxptpOverride,
+      linuxptp_detected: host.linuxptpDetected,
       applied_files: host.appliedFiles === null ? null : JSON.stringify(host.appliedFiles),
     };
     await this.db

@@ -70,6 +70,7 @@ export class OranNotificationService {
     this.unsubscribe = this.options.source.onChange((status, previous) =>
       this.publishChange(status, previous),
     );
+    await this.publisher.prepare();
   }
 
   /** Stops pushing; events still waiting are dropped. */
@@ -151,7 +152,12 @@ export class OranNotificationService {
   }
 
   private publishChange(status: NodeSyncStatus, previous: NodeSyncStatus | undefined): void {
-    const time = this.options.clock.now();
+    // A change from a new ptp4l observation carries the time of that pmc poll, so a receiver can tell
+    // how long detection and delivery took; any other change (OS clock, GNSS) is stamped now.
+    const observedAt = new Date(status.ptp.observedAt);
+    const isNewObservation =
+      previous === undefined || observedAt.getTime() !== new Date(previous.ptp.observedAt).getTime();
+    const time = isNewObservation ? observedAt : this.options.clock.now();
     for (const value of changedValues(status, previous, this.cluster)) {
       const resource = { cluster: this.cluster, node: status.node, path: value.path };
       const subscribers = [...this.active.values()]
