@@ -7,7 +7,7 @@ import { EXIT_CODES } from '../src/cli/program.js';
 import { parseVoucher, verifyVoucher } from '../src/fdo/voucher.js';
 import { makeTempDir, runCli } from './helpers/processes.js';
 
-const VECTORS = path.resolve(import.meta.dirname, '../../shared/fdo-vectors');
+const VECTORS = path.resolve(import.meta.dirname, 'fixtures/fdo-vectors');
 const vector = (name: string) => path.join(VECTORS, name);
 
 test('voucher show prints a verified summary of ov_extended.pem, as a table and as JSON', async () => {

@@ -19,7 +19,7 @@ import { FDO_ERROR, FdoError } from './errors.js';
 const hex = (h: string) => new Uint8Array(Buffer.from(h.replaceAll(' ', ''), 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const OV_EXTENDED = readFileSync(
-  new URL('../../../shared/fdo-vectors/ov_extended.pem', import.meta.url),
+  new URL('../../test/fixtures/fdo-vectors/ov_extended.pem', import.meta.url),
   'utf8',
 );
 const OV_BYTES = new Uint8Array(

@@ -18,7 +18,7 @@ import {
 import { FDO_ERROR, FdoError } from './errors.js';
 import { parseVoucher } from './voucher.js';
 
-const VECTORS = new URL('../../../shared/fdo-vectors/', import.meta.url);
+const VECTORS = new URL('../../test/fixtures/fdo-vectors/', import.meta.url);
 const hasCode = (code: number) => (err: unknown) => err instanceof FdoError && err.code === code;
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -5,7 +5,7 @@ import { decodeCbor, encodeCbor } from './cbor.js';
 import { readDeviceCredential } from './device-credential.js';
 import { FDO_ERROR, FdoError } from './errors.js';
 
-const DC = new Uint8Array(readFileSync(new URL('../../../shared/fdo-vectors/dc.bin', import.meta.url)));
+const DC = new Uint8Array(readFileSync(new URL('../../test/fixtures/fdo-vectors/dc.bin', import.meta.url)));
 const rejects = (err: unknown) => err instanceof FdoError && err.code === FDO_ERROR.MESSAGE_BODY_ERROR;
 
 test('reads dc.bin: GUID, device info, RV info, the P-256 device key and the 32-byte HMAC secret', () => {

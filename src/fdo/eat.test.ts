@@ -9,7 +9,7 @@ import { signEat, verifyEat, verifyEatAsync } from './eat.js';
 import { FDO_ERROR, FdoError } from './errors.js';
 import { parseVoucher, verifyVoucher } from './voucher.js';
 
-const VECTORS = new URL('../../../shared/fdo-vectors/', import.meta.url);
+const VECTORS = new URL('../../test/fixtures/fdo-vectors/', import.meta.url);
 const DEVICE = readDeviceCredential(new Uint8Array(readFileSync(new URL('dc.bin', VECTORS))));
 // The device key as a rendezvous gets it: the leaf of the voucher's device certificate chain.
 const DEVICE_KEY = verifyVoucher(parseVoucher(readFileSync(new URL('ov.pem', VECTORS), 'utf8')), {

@@ -8,7 +8,7 @@ import { readDeviceCredential } from './device-credential.js';
 import { FDO_ERROR, FdoError } from './errors.js';
 import { encodeVoucher, encodeVoucherPem, extendVoucher, parseVoucher, verifyVoucher } from './voucher.js';
 
-const VECTORS = new URL('../../../shared/fdo-vectors/', import.meta.url);
+const VECTORS = new URL('../../test/fixtures/fdo-vectors/', import.meta.url);
 const OV_PEM = readFileSync(new URL('ov.pem', VECTORS), 'utf8');
 const OV_EXTENDED_PEM = readFileSync(new URL('ov_extended.pem', VECTORS), 'utf8');
 const MFG_KEY = createPrivateKey(readFileSync(new URL('mfg_key.pem', VECTORS)));

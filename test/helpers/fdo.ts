@@ -9,7 +9,7 @@ import { encodeVoucher, extendVoucher, parseVoucher } from '../../src/fdo/vouche
 import { makeCertificate } from './certs.js';
 
 /** The go-fdo sample data (fdo.md §10). */
-export const FDO_VECTORS = path.resolve(import.meta.dirname, '../../../shared/fdo-vectors');
+export const FDO_VECTORS = path.resolve(import.meta.dirname, '../fixtures/fdo-vectors');
 export const SAMPLE_GUID = '66b2146ffec53ca6ad017625990572ce';
 
 /** The sample device (dc.bin): its GUID and private key. */
