@@ -237,10 +237,11 @@ export class RendezvousProtocol {
     ) {
       throw new FdoError(FDO_ERROR.INVALID_MESSAGE_ERROR, 'EAT UEID is not this device');
     }
-    this.options.logger.debug(
-      { cid, guid: Buffer.from(session.guid).toString('hex') },
-      'fdo device redirected (TO1)',
-    );
+    // Guarded: the hex GUID would be built for every TO1 even when debug is off (the usual case).
+    const { logger } = this.options;
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ cid, guid: Buffer.from(session.guid).toString('hex') }, 'fdo device redirected (TO1)');
+    }
     return reply(FDO_MESSAGE.TO1_RV_REDIRECT, session.to1d, undefined);
   }
 
@@ -300,11 +301,13 @@ function reply(type: number, body: Uint8Array, token: string | undefined): FdoRe
   return { status: 200, type, body, token };
 }
 
+const BEARER = /^bearer\s+(.*)$/is;
+
 /** The token of an Authorization header: `Bearer <token>` (or the bare token some clients send). */
 function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const value = header.trim();
-  const token = /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, '') : value;
+  const token = BEARER.exec(value)?.[1] ?? value;
   return token === '' ? undefined : token;
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 
 const POOL_SIZE = 4096;
+const TOKEN_SIZE = 24;
 let pool = Buffer.alloc(0);
 let poolOffset = 0;
 
@@ -12,14 +13,29 @@ let poolOffset = 0;
  */
 export function randomBytesPooled(size: number): Uint8Array {
   assert.ok(size <= POOL_SIZE, 'a pooled draw is small');
+  const at = reserve(size);
+  const bytes = new Uint8Array(pool.subarray(at, at + size));
+  pool.fill(0, at, at + size);
+  return bytes;
+}
+
+/** A bearer token: 24 pooled random bytes as base64url, encoded straight from the pool (no copies). */
+function randomToken(): string {
+  const at = reserve(TOKEN_SIZE);
+  const token = pool.toString('base64url', at, at + TOKEN_SIZE);
+  pool.fill(0, at, at + TOKEN_SIZE);
+  return token;
+}
+
+/** Offset of `size` unused bytes in the pool; the caller copies them out and wipes them. */
+function reserve(size: number): number {
   if (poolOffset + size > pool.length) {
     pool = randomBytes(POOL_SIZE);
     poolOffset = 0;
   }
-  const bytes = new Uint8Array(pool.subarray(poolOffset, poolOffset + size));
-  pool.fill(0, poolOffset, poolOffset + size);
+  const at = poolOffset;
   poolOffset += size;
-  return bytes;
+  return at;
 }
 
 /** A live protocol exchange: which protocol, what the next message must prove, and its log id. */
@@ -55,7 +71,7 @@ export class ProtocolSessions<T> {
       if (this.sessions.size >= this.options.max) return undefined;
     }
     const session = {
-      token: Buffer.from(randomBytesPooled(24)).toString('base64url'),
+      token: randomToken(),
       cid,
       data,
       expiresAt: now + this.options.ttlMs,
