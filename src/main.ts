@@ -142,6 +142,11 @@ export interface Site {
   readonly link: SubcloudLink;
   /** The URL other sites and agents reach this site at (bundles carry it); set once listening. */
   setPublicUrl(url: string): void;
+  /**
+   * While starting, `/readyz` answers 503: `murm serve` listens before its local agent, uplinks and
+   * extra listeners are up, and "ready" should mean all of it is. A site opened without serving is ready.
+   */
+  setStarting(isStarting: boolean): void;
   close(): Promise<void>;
 }
 
@@ -266,6 +271,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
   await oranNotifications?.start();
   const streams = new EventStreams();
   let isClosing = false;
+  let isStarting = false;
   const { app, routes } = createHttpServer({
     logger,
     tls: options.tls,
@@ -275,6 +281,7 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     version: packageVersion(),
     checkReady: async () => {
       if (isClosing) throw new AppError('unavailable', 'shutting down');
+      if (isStarting) throw new AppError('unavailable', 'starting');
       await sql`select 1`.execute(database.db);
     },
   });
@@ -340,6 +347,9 @@ export async function openSite(options: SiteOptions): Promise<Site> {
     ...dcloud,
     setPublicUrl(url) {
       publicUrl = url;
+    },
+    setStarting(value) {
+      isStarting = value;
     },
     async close() {
       isClosing = true;
@@ -478,6 +488,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   await serveManagedServerCertificate(site, config.listen.host, pki.caCertPath);
   await site.uplinkWorkers?.start();
   const admin = await site.identity.bootstrapAdmin(config.adminPassword);
+  site.setStarting(true);
   await site.app.listen({ host: config.listen.host, port: config.listen.port });
   // Delivery runs only in a serving process; in-process tests call deliverDue() themselves.
   site.webhooks.start();
@@ -516,6 +527,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   const fdoListener = config.fdoListen
     ? await serveRendezvous(site.fdo, config.fdoListen, logger)
     : undefined;
+  site.setStarting(false);
   printBanner(config, pki.caCertPath, site.app, admin, oran?.url, fdoListener?.url);
 
   let isStopping = false;

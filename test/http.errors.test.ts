@@ -84,6 +84,20 @@ describe('request validation and error bodies', () => {
     });
   }
 
+  test('readyz answers 503 "starting" until the site has finished starting, then 200', async () => {
+    t.site.setStarting(true);
+    try {
+      const starting = await t.request({ method: 'GET', url: '/readyz' });
+      assert.equal(starting.status, 503);
+      assert.equal((starting.body as ErrorBody).error.code, 'unavailable');
+      assert.match((starting.body as ErrorBody).error.message, /starting/);
+      assert.equal((await t.request({ method: 'GET', url: '/healthz' })).status, 200, 'alive meanwhile');
+    } finally {
+      t.site.setStarting(false);
+    }
+    assert.equal((await t.request({ method: 'GET', url: '/readyz' })).status, 200);
+  });
+
   test('answers 413 for a body over 1 MiB and keeps serving', async () => {
     const big = JSON.stringify({ name: 'big', roles: ['reader'], password: 'x'.repeat(1024 * 1024) });
     const response = await createUser(big);
