@@ -4,17 +4,21 @@
 // devices run in BENCH_CLIENT_THREADS worker threads of this process (same machine).
 //
 //   npm run bench:fdo     BENCH_SECONDS=10 BENCH_DEVICES=256 BENCH_CONNECTIONS=64 BENCH_CLIENT_THREADS=1 npm run bench:fdo
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { decodeCbor, encodeCbor } from '../src/fdo/cbor.js';
 import { FdoClient, registerOwner } from '../src/fdo/client.js';
 import { signEat, verifyEat } from '../src/fdo/eat.js';
-import { type SyntheticDevice, sampleDevice, syntheticDevices } from '../test/helpers/fdo.js';
+import {
+  type SyntheticDevice,
+  sampleDevice,
+  startRendezvousProcess,
+  syntheticDevices,
+} from '../test/helpers/fdo.js';
 import { makeTempDir } from '../test/helpers/processes.js';
 import { KeepAliveConnection, leanTo1, prepareDevice } from './fdo-device.js';
 
@@ -30,7 +34,6 @@ const DISTINCT = Number(process.env.BENCH_DISTINCT_DEVICES ?? '200');
 const TARGET_TO1 = 5_000;
 /** All simulated devices share one address, so the bench server's per-address limit is lifted (shown). */
 const BENCH_RATE = '100000000';
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 interface LoadResult {
   done: number;
@@ -93,46 +96,16 @@ async function deviceThread(options: ThreadData): Promise<void> {
   parentPort?.postMessage(result);
 }
 
-async function startRendezvous(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/fdo-prof" to profile the server.
-      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      '--import',
-      'tsx',
-      'src/murm.ts',
-      'rendezvous',
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'error',
-    ],
-    {
-      cwd: repoRoot,
-      // All simulated devices share one address: lift the per-address limits.
-      env: { ...process.env, MURM_FDO_RATE: BENCH_RATE, MURM_FDO_RATE_BURST: BENCH_RATE },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`murm rendezvous did not start:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /\(no token\): (http:\/\/\S+?)\/fdo\//.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`murm rendezvous exited with ${code}:\n${output}`)));
+function startRendezvous(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  return startRendezvousProcess({
+    dataDir,
+    logLevel: 'error',
+    timeoutMs: 60_000,
+    // All simulated devices share one address: lift the per-address limits.
+    env: { ...process.env, MURM_FDO_RATE: BENCH_RATE, MURM_FDO_RATE_BURST: BENCH_RATE },
+    // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/fdo-prof" to profile the server.
+    nodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
   });
-  return { child, url };
 }
 
 /** CPU seconds (user + system) a process (all threads) or, with `thread`, one of its threads has used. */

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { EXIT_CODES } from '../src/cli/program.js';
 import { type CliSession, openCliSession } from './helpers/cli-session.js';
-import { FDO_VECTORS, SAMPLE_GUID, sampleOwnedVoucher } from './helpers/fdo.js';
-import { type CliResult, makeTempDir, REPO_ROOT } from './helpers/processes.js';
+import { FDO_VECTORS, SAMPLE_GUID, sampleOwnedVoucher, startRendezvousProcess } from './helpers/fdo.js';
+import { type CliResult, makeTempDir } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Secret-Pass-123';
 const DC = path.join(FDO_VECTORS, 'dc.bin');
@@ -122,38 +121,12 @@ test('allow and deny lists from the CLI govern TO0', async () => {
 });
 
 test('murm rendezvous serves the same registrations from the site database', async () => {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/murm.ts',
-      'rendezvous',
-      '--listen',
-      '127.0.0.1:0',
-      '--data-dir',
-      session.server.dataDir,
-      '--log-level',
-      'warn',
-    ],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const { child, url } = await startRendezvousProcess({
+    dataDir: session.server.dataDir,
+    logLevel: 'warn',
+    timeoutMs: 30_000,
+  });
   try {
-    let output = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`murm rendezvous did not start:\n${output}`)), 30_000);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /\(no token\): (http:\/\/\S+?)\/fdo\//.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.once('exit', (code) => reject(new Error(`murm rendezvous exited with ${code}:\n${output}`)));
-    });
     const redirect = await session.json<Redirect>(['fdo', 'to1', '--device-credential', DC, '--rv', url]);
     assert.equal(redirect.guid, SAMPLE_GUID);
   } finally {

@@ -5,7 +5,7 @@ import { migrateToLatest } from '../src/core/db/migrate.js';
 import { createLogger } from '../src/core/log.js';
 import { pushRetryDelayMs, type RetryTimers } from '../src/dcloud/endpoint-sync.js';
 import { dcloudMigration } from '../src/dcloud/migrations/0009-dcloud.js';
-import { DcService, type UplinkTransport } from '../src/dcloud/service.js';
+import { DcService } from '../src/dcloud/service.js';
 import { DcStore } from '../src/dcloud/store.js';
 import { type SyncSource, syncRevision } from '../src/dcloud/sync.js';
 import type { AlarmCounts, RpcMethod, SyncEndpoint } from '../src/dcloud/uplink-protocol.js';
@@ -15,6 +15,7 @@ import { FaultService } from '../src/fault/service.js';
 import { FaultStore } from '../src/fault/store.js';
 import { FakeClock } from './helpers/clock.js';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
+import { HoldingUplinkTransport } from './helpers/uplink-transport.js';
 
 const NO_ALARMS: AlarmCounts = { critical: 0, major: 0, minor: 0, warning: 0 };
 
@@ -54,36 +55,21 @@ class StaticSource implements SyncSource {
 }
 
 /** A subcloud uplink that refuses the next `refusals[name]` sync.apply calls, then applies. */
-class FlakyTransport implements UplinkTransport {
+class FlakyTransport extends HoldingUplinkTransport {
   readonly refusals = new Map<string, number>();
   readonly applies: string[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  private held: (() => void)[] | undefined;
-  hold(): void {
-    this.held = [];
-  }
-  release(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const resolve of held) resolve();
-  }
-  async call(name: string, method: RpcMethod, params: unknown): Promise<unknown> {
-    if (method !== 'sync.apply') return {};
+  override call(name: string, method: RpcMethod, params: unknown): Promise<unknown> {
+    if (method !== 'sync.apply') return Promise.resolve({});
     this.applies.push(name);
-    this.inFlight += 1;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    try {
-      if (this.held) await new Promise<void>((resolve) => this.held?.push(resolve));
-      const left = this.refusals.get(name) ?? 0;
-      if (left > 0) {
-        this.refusals.set(name, left - 1);
-        throw new Error(`subcloud ${name} refused: database is locked`);
-      }
-      return { revision: syncRevision((params as { resources: unknown[] }).resources) };
-    } finally {
-      this.inFlight -= 1;
+    return super.call(name, method, params);
+  }
+  protected answer(name: string, _method: RpcMethod, params: unknown): unknown {
+    const left = this.refusals.get(name) ?? 0;
+    if (left > 0) {
+      this.refusals.set(name, left - 1);
+      throw new Error(`subcloud ${name} refused: database is locked`);
     }
+    return { revision: syncRevision((params as { resources: unknown[] }).resources) };
   }
   disconnect(): void {}
 }

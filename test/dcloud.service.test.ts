@@ -5,7 +5,7 @@ import { type Database, openDatabase } from '../src/core/db/database.js';
 import { migrateToLatest } from '../src/core/db/migrate.js';
 import { createLogger } from '../src/core/log.js';
 import { dcloudMigration } from '../src/dcloud/migrations/0009-dcloud.js';
-import { DcService, type UplinkTransport } from '../src/dcloud/service.js';
+import { DcService } from '../src/dcloud/service.js';
 import { DcStore } from '../src/dcloud/store.js';
 import { type SyncSource, syncRevision } from '../src/dcloud/sync.js';
 import type { AlarmCounts, JoinBundle, RpcMethod, SyncEndpoint } from '../src/dcloud/uplink-protocol.js';
@@ -15,6 +15,7 @@ import { FaultService } from '../src/fault/service.js';
 import { FaultStore } from '../src/fault/store.js';
 import { FakeClock } from './helpers/clock.js';
 import { BACKENDS, type TestDatabase } from './helpers/databases.js';
+import { HoldingUplinkTransport } from './helpers/uplink-transport.js';
 
 const DAY_S = 86_400;
 const NO_ALARMS: AlarmCounts = { critical: 0, major: 0, minor: 0, warning: 0 };
@@ -43,36 +44,20 @@ class FakeSyncSource implements SyncSource {
 }
 
 /** A fake of our own UplinkTransport: records calls, answers like a subcloud that applies what it gets. */
-class FakeUplinkTransport implements UplinkTransport {
+class FakeUplinkTransport extends HoldingUplinkTransport {
   readonly calls: { name: string; method: RpcMethod; params: unknown }[] = [];
   readonly disconnects: string[] = [];
-  inFlight = 0;
-  maxInFlight = 0;
-  /** Answers are held until the test releases them (to observe the concurrency cap). */
-  private held: (() => void)[] | undefined;
 
-  hold(): void {
-    this.held = [];
-  }
-  release(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const resolve of held) resolve();
-  }
-  async call(name: string, method: RpcMethod, params: unknown): Promise<unknown> {
+  override call(name: string, method: RpcMethod, params: unknown): Promise<unknown> {
     this.calls.push({ name, method, params });
-    this.inFlight += 1;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    try {
-      if (this.held) await new Promise<void>((resolve) => this.held?.push(resolve));
-      if (method === 'sync.apply') {
-        return { revision: syncRevision((params as { resources: unknown[] }).resources) };
-      }
-      if (method === 'dc-cert.renew') return { csr: `csr-of-${name}` };
-      return {};
-    } finally {
-      this.inFlight -= 1;
+    return super.call(name, method, params);
+  }
+  protected answer(name: string, method: RpcMethod, params: unknown): unknown {
+    if (method === 'sync.apply') {
+      return { revision: syncRevision((params as { resources: unknown[] }).resources) };
     }
+    if (method === 'dc-cert.renew') return { csr: `csr-of-${name}` };
+    return {};
   }
   disconnect(name: string): void {
     this.disconnects.push(name);

@@ -1,33 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Database, openDatabase } from '../src/core/db/database.js';
-import { migrateToLatest } from '../src/core/db/migrate.js';
 import { createLogger } from '../src/core/log.js';
-import { fdoMigration } from '../src/fdo/rendezvous/migrations/0013-fdo.js';
 import { DEFAULT_RENDEZVOUS_SETTINGS } from '../src/fdo/rendezvous/model.js';
 import { createRendezvous } from '../src/fdo/rendezvous/rendezvous.js';
 import { FakeClock } from './helpers/clock.js';
-import { BACKENDS, type TestDatabase } from './helpers/databases.js';
+import { type FdoDatabase, openFdoDatabase } from './helpers/fdo-database.js';
 import { fuzzRendezvous, realSeeds } from './helpers/fdo-fuzz.js';
 
-let testDatabase: TestDatabase;
-let database: Database;
+let fdo: FdoDatabase;
 
 before(async () => {
-  const backend = BACKENDS[0];
-  assert.ok(backend);
-  testDatabase = await backend.create();
-  database = await openDatabase(testDatabase.url);
-  await migrateToLatest(database, [fdoMigration]);
+  fdo = await openFdoDatabase();
 });
-after(async () => {
-  await database.close();
-  await testDatabase.drop();
-});
+after(() => fdo.close());
 
 test('mutated messages, and mutated vouchers and EATs re-signed, always get a well-formed answer, never an internal error', async () => {
   const rv = createRendezvous({
-    database,
+    database: fdo.database,
     clock: new FakeClock(),
     logger: createLogger('silent'),
     settings: { ...DEFAULT_RENDEZVOUS_SETTINGS, rateBurst: 1_000_000 },

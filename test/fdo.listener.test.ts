@@ -2,36 +2,25 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { type Database, openDatabase } from '../src/core/db/database.js';
-import { migrateToLatest } from '../src/core/db/migrate.js';
 import { createLogger } from '../src/core/log.js';
 import { decodeCbor } from '../src/fdo/cbor.js';
 import { FDO_ERROR } from '../src/fdo/errors.js';
 import { startFdoListener } from '../src/fdo/rendezvous/listener.js';
-import { fdoMigration } from '../src/fdo/rendezvous/migrations/0013-fdo.js';
 import { DEFAULT_RENDEZVOUS_SETTINGS } from '../src/fdo/rendezvous/model.js';
 import { createRendezvous } from '../src/fdo/rendezvous/rendezvous.js';
 import { FakeClock } from './helpers/clock.js';
-import { BACKENDS, type TestDatabase } from './helpers/databases.js';
+import { type FdoDatabase, openFdoDatabase } from './helpers/fdo-database.js';
 
 describe('fdo rendezvous limits', () => {
-  let testDatabase: TestDatabase;
-  let database: Database;
+  let fdo: FdoDatabase;
   before(async () => {
-    const backend = BACKENDS[0];
-    assert.ok(backend);
-    testDatabase = await backend.create();
-    database = await openDatabase(testDatabase.url);
-    await migrateToLatest(database, [fdoMigration]);
+    fdo = await openFdoDatabase();
   });
-  after(async () => {
-    await database.close();
-    await testDatabase.drop();
-  });
+  after(() => fdo.close());
   const open = (overrides: Partial<typeof DEFAULT_RENDEZVOUS_SETTINGS>) => {
     const clock = new FakeClock();
     const settings = { ...DEFAULT_RENDEZVOUS_SETTINGS, ...overrides };
-    const rv = createRendezvous({ database, clock, logger: createLogger('silent'), settings });
+    const rv = createRendezvous({ database: fdo.database, clock, logger: createLogger('silent'), settings });
     const hello = async (source = '203.0.113.9') => {
       const reply = await rv.protocol.handle(20, Uint8Array.of(0x80), undefined, source);
       return reply.type === 255 ? (decodeCbor(reply.body) as unknown[])[0] : reply.type;
@@ -57,15 +46,11 @@ describe('fdo rendezvous limits', () => {
 
 describe('fdo rendezvous listener details', () => {
   test('refuses a body without Content-Length, and logs each refusal with the ErrorMessage correlation id', async () => {
-    const backend = BACKENDS[0];
-    assert.ok(backend);
-    const testDatabase = await backend.create();
-    const database = await openDatabase(testDatabase.url);
-    await migrateToLatest(database, [fdoMigration]);
+    const fdo = await openFdoDatabase();
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
     const rv = createRendezvous({
-      database,
+      database: fdo.database,
       clock: new FakeClock(),
       logger,
       settings: DEFAULT_RENDEZVOUS_SETTINGS,
@@ -103,8 +88,7 @@ describe('fdo rendezvous listener details', () => {
       assert.match(String(refusals[0]?.detail), /Content-Length/);
     } finally {
       await listener.close();
-      await database.close();
-      await testDatabase.drop();
+      await fdo.close();
     }
   });
 });

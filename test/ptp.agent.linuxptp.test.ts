@@ -2,8 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliSession, openCliSession } from './helpers/cli-session.js';
-import { httpsRequest, loginOverHttps } from './helpers/https.js';
+import type { CliSession } from './helpers/cli-session.js';
+import {
+  type AdminApi,
+  activePtpAlarms,
+  enrollController0,
+  openAdminSession,
+  startController0Agent,
+  untilController0Ready,
+} from './helpers/controller-agent.js';
 import {
   createPtpPair,
   linuxptpSkipReason,
@@ -12,14 +19,13 @@ import {
   renderedSlaveConfig,
   SLAVE_INSTANCE_PARAMETERS,
 } from './helpers/netns.js';
-import { type AgentProcess, eventually, makeTempDir, startAgentProcess } from './helpers/processes.js';
+import { type AgentProcess, eventually, makeTempDir } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Ptp-Agent-Pass-1';
 const HOST = 'controller-0';
 /** Unique per run: the rendered socket is `/var/run/ptp4l-<instance>`, shared by every test process. */
 const INSTANCE = `pa${process.pid}`;
 const HOLDOVER_SECONDS = 2;
-const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'hosts', 'two-socket-smt');
 const ENTITY = `host=${HOST}.instance=${INSTANCE}.ptp`;
 
 type Status = {
@@ -51,22 +57,12 @@ if (skipReason !== undefined) {
  */
 describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipReason ?? false }, () => {
   let session: CliSession;
-  let token: string;
+  let api: AdminApi;
   let agent: AgentProcess | undefined;
   let pair: PtpPair | undefined;
   const root = makeTempDir('ptp-agent-root');
   const seen: string[] = [];
 
-  const api = async (method: string, url: string, body?: unknown) => {
-    const response = await httpsRequest(`${session.server.url}${url}`, {
-      caPath: session.server.caPath,
-      method,
-      token,
-      body,
-    });
-    assert.ok(response.status < 300, `${method} ${url}: ${response.status} ${response.text}`);
-    return response.body;
-  };
   const status = async () => {
     const body = (await api('GET', `/v1/hosts/${HOST}/ptp/status`)) as HostStatus;
     const current = body.instances.find((entry) => entry.instance === INSTANCE)?.status ?? null;
@@ -86,43 +82,31 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
         `${(error as Error).message} (seen ${seen.join(' → ')})\n${agent?.output()}\n${pair?.logs()}`,
       );
     });
-  const activePtpAlarms = async () => {
-    const list = (await api(
-      'GET',
-      `/v1/alarms?entityInstance=${encodeURIComponent(`host=${HOST}`)}&limit=100`,
-    )) as {
-      items: { alarmId: string; entityInstanceId: string; severity: string }[];
-    };
-    return list.items
-      .filter((alarm) => alarm.alarmId === '100.119' && alarm.entityInstanceId.startsWith(ENTITY))
+  const activeAlarms = async () => {
+    return (await activePtpAlarms(api, HOST))
+      .filter((alarm) => alarm.entityInstanceId.startsWith(ENTITY))
       .map((alarm) => `${alarm.entityInstanceId.slice(ENTITY.length) || '.ptp'}:${alarm.severity}`)
       .sort();
   };
 
   before(async () => {
-    session = await openCliSession('ptp-agent', ADMIN_PASSWORD);
-    token = await loginOverHttps(session.server, 'admin', ADMIN_PASSWORD);
-    const enrollment = (await api('POST', `/v1/hosts/${HOST}/enrollment-token`, {})) as { token: string };
-    agent = startAgentProcess({
-      url: session.server.url,
-      caPath: session.server.caPath,
-      root,
-      token: enrollment.token,
-      fixture: FIXTURE,
-      args: [
-        '--ptp-holdover-seconds',
-        String(HOLDOVER_SECONDS),
-        '--ptp-poll-interval-ms',
-        '200',
-        // Software timestamps on veth spike to ~13 µs now and then; 1 µs would flap the minor alarm.
-        '--ptp-tolerance-ns',
-        '100000',
-      ],
-    });
-    await eventually('controller-0 online with its configuration applied', async () => {
-      const host = (await api('GET', `/v1/hosts/${HOST}`)) as { availability: string; configStatus: string };
-      return host.availability !== 'offline' && host.configStatus === 'up-to-date' ? host : undefined;
-    });
+    ({ session, api } = await openAdminSession('ptp-agent', ADMIN_PASSWORD));
+    agent = await enrollController0(
+      { session, api },
+      {
+        root,
+        args: [
+          '--ptp-holdover-seconds',
+          String(HOLDOVER_SECONDS),
+          '--ptp-poll-interval-ms',
+          '200',
+          // Software timestamps on veth spike to ~13 µs now and then; 1 µs would flap the minor alarm.
+          '--ptp-tolerance-ns',
+          '100000',
+        ],
+      },
+    );
+    await untilController0Ready(api);
   });
 
   after(async () => {
@@ -166,7 +150,7 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
     await api('POST', '/v1/ptp:apply', {});
     const stopped = await waitFor('not running', (current) => !current.isRunning, 15_000);
     assert.equal(stopped.state, 'FREERUN');
-    assert.deepEqual(await activePtpAlarms(), ['.ptp:major']);
+    assert.deepEqual(await activeAlarms(), ['.ptp:major']);
   });
 
   it('follows LOCKED, HOLDOVER, FREERUN and back as the grandmaster dies and returns, raising and clearing 100.119', async () => {
@@ -185,9 +169,7 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
     assert.equal(locked.source, 'ptp');
     assert.equal(locked.clockClass, 6);
     assert.deepEqual(locked.ports, [{ portNumber: 1, portState: 'SLAVE' }]);
-    await eventually('100.119 cleared', async () =>
-      (await activePtpAlarms()).length === 0 ? true : undefined,
-    );
+    await eventually('100.119 cleared', async () => ((await activeAlarms()).length === 0 ? true : undefined));
 
     const table = await session.murm(['host', 'ptp', 'status', HOST]);
     assert.equal(table.code, 0, table.stderr);
@@ -201,10 +183,10 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
     const holdover = await waitFor('HOLDOVER', (current) => current.state !== 'LOCKED', 10_000);
     assert.equal(holdover.state, 'HOLDOVER', `seen ${seen.join(' → ')}`);
     assert.equal(holdover.clockClass, 7);
-    assert.deepEqual(await activePtpAlarms(), ['=no-lock:major']);
+    assert.deepEqual(await activeAlarms(), ['=no-lock:major']);
     await waitFor('FREERUN', (current) => current.state === 'FREERUN', 10_000);
     assert.ok(Date.now() - lostAt >= HOLDOVER_SECONDS * 1000, 'FREERUN only after the holdover time');
-    assert.deepEqual(await activePtpAlarms(), ['=no-lock:major']);
+    assert.deepEqual(await activeAlarms(), ['=no-lock:major']);
 
     await pair.startGrandmaster();
     await waitFor(
@@ -213,7 +195,7 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
       20_000,
     );
     await eventually('100.119 cleared again', async () =>
-      (await activePtpAlarms()).length === 0 ? true : undefined,
+      (await activeAlarms()).length === 0 ? true : undefined,
     );
     assert.deepEqual(
       seen.filter((state, index) => index === 0 || state !== seen[index - 1]),
@@ -224,11 +206,8 @@ describe('PTP status from a real agent monitoring a real ptp4l', { skip: skipRea
   it('keeps monitoring across an agent restart; an unknown host is refused', async () => {
     await agent?.stop();
     const restartedAt = Date.now();
-    agent = startAgentProcess({
-      url: session.server.url,
-      caPath: session.server.caPath,
+    agent = startController0Agent(session, {
       root,
-      fixture: FIXTURE,
       args: ['--ptp-poll-interval-ms', '200', '--ptp-tolerance-ns', '100000'],
     });
     // The restarted agent resumes its monitor from its state directory (no new config: same revision).

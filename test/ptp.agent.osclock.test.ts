@@ -3,16 +3,21 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliSession, openCliSession } from './helpers/cli-session.js';
-import { httpsRequest, loginOverHttps } from './helpers/https.js';
-import { type AgentProcess, eventually, makeTempDir, startAgentProcess } from './helpers/processes.js';
+import type { CliSession } from './helpers/cli-session.js';
+import {
+  type AdminApi,
+  activePtpAlarms,
+  enrollController0,
+  openAdminSession,
+  untilController0Ready,
+} from './helpers/controller-agent.js';
+import { type AgentProcess, eventually, makeTempDir } from './helpers/processes.js';
 
 const ADMIN_PASSWORD = 'Ptp-OsClock-Pass-1';
 const HOST = 'controller-0';
 /** Unique per run: the rendered ptp4l socket is `/var/run/ptp4l-<instance>`, shared by every test process. */
 const PTP4L = `oc${process.pid}`;
 const PHC2SYS = `os${process.pid}`;
-const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'hosts', 'two-socket-smt');
 const PROCESS_ALARM = `host=${HOST}.instance=${PHC2SYS}.ptp`;
 const NO_SOURCE = `host=${HOST}.phc2sys=${PHC2SYS}.phc2sys=no-source-clock`;
 
@@ -51,31 +56,17 @@ type HostStatus = {
  */
 describe('os clock from a real agent and a real phc2sys', { skip: skipReason ?? false }, () => {
   let session: CliSession;
-  let token: string;
+  let api: AdminApi;
   let agent: AgentProcess | undefined;
   let phc2sys: ChildProcess | undefined;
   const root = makeTempDir('ptp-osclock-root');
 
-  const api = async (method: string, url: string, body?: unknown) => {
-    const response = await httpsRequest(`${session.server.url}${url}`, {
-      caPath: session.server.caPath,
-      method,
-      token,
-      body,
-    });
-    assert.ok(response.status < 300, `${method} ${url}: ${response.status} ${response.text}`);
-    return response.body;
-  };
   const hostStatus = async () => (await api('GET', `/v1/hosts/${HOST}/ptp/status`)) as HostStatus;
   const phcStatus = async () =>
     (await hostStatus()).instances.find((entry) => entry.instance === PHC2SYS)?.status ?? null;
   const activeAlarms = async () => {
-    const list = (await api(
-      'GET',
-      `/v1/alarms?entityInstance=${encodeURIComponent(`host=${HOST}`)}&limit=100`,
-    )) as { items: { alarmId: string; entityInstanceId: string; severity: string }[] };
-    return list.items
-      .filter((alarm) => alarm.alarmId === '100.119' && alarm.entityInstanceId.includes(`=${PHC2SYS}.`))
+    return (await activePtpAlarms(api, HOST))
+      .filter((alarm) => alarm.entityInstanceId.includes(`=${PHC2SYS}.`))
       .map((alarm) => `${alarm.entityInstanceId}:${alarm.severity}`)
       .sort();
   };
@@ -92,21 +83,9 @@ describe('os clock from a real agent and a real phc2sys', { skip: skipReason ?? 
     });
 
   before(async () => {
-    session = await openCliSession('ptp-osclock', ADMIN_PASSWORD);
-    token = await loginOverHttps(session.server, 'admin', ADMIN_PASSWORD);
-    const enrollment = (await api('POST', `/v1/hosts/${HOST}/enrollment-token`, {})) as { token: string };
-    agent = startAgentProcess({
-      url: session.server.url,
-      caPath: session.server.caPath,
-      root,
-      token: enrollment.token,
-      fixture: FIXTURE,
-      args: ['--ptp-poll-interval-ms', '200'],
-    });
-    await eventually('controller-0 online with its configuration applied', async () => {
-      const host = (await api('GET', `/v1/hosts/${HOST}`)) as { availability: string; configStatus: string };
-      return host.availability !== 'offline' && host.configStatus === 'up-to-date' ? host : undefined;
-    });
+    ({ session, api } = await openAdminSession('ptp-osclock', ADMIN_PASSWORD));
+    agent = await enrollController0({ session, api }, { root, args: ['--ptp-poll-interval-ms', '200'] });
+    await untilController0Ready(api);
   });
 
   after(async () => {

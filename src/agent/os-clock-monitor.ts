@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { PollingMonitor } from '../core/polling-monitor.js';
 import type { Phc2sysMonitorDirective } from '../inventory/agent-protocol.js';
 import type { PtpSyncStatus } from '../ptp/sync-state.js';
 import {
@@ -30,65 +31,28 @@ export interface OsClockMonitorOptions {
   clock?: Clock | undefined;
 }
 
-export type OsClockListener = (status: OsClockStatus, previous: OsClockStatus) => void;
-
-/**
- * Lifecycle, as `PtpInstanceMonitor`'s: `idle` → start() → `running` (one poll at a time, the next
- * `intervalMs` after the last ended) → stop() → `stopping` (waits for the poll under way) → `stopped`.
- */
-type MonitorState = 'idle' | 'running' | 'stopping' | 'stopped';
-
-const DEFAULT_INTERVAL_MS = 1_000;
-
 /**
  * Watches the system clock one phc2sys instance disciplines and reports its os-clock state and
- * 100.119 alarms (os-clock-state.ts). Each poll: is phc2sys running; which followed ptp4l instance is
- * in use (the first LOCKED one in failover order, as StarlingX's HA phc2sys picks); the PHC of that
- * source's first interface (or of the first source when none is LOCKED) against CLOCK_REALTIME.
- * A ptp4l instance with ports on several NICs (boundary_clock_jbod) has a PHC per NIC; the first
- * interface's stands for all of them.
+ * 100.119 alarms (os-clock-state.ts), polling as PollingMonitor does. Each poll: is phc2sys running;
+ * which followed ptp4l instance is in use (the first LOCKED one in failover order, as StarlingX's HA
+ * phc2sys picks); the PHC of that source's first interface (or of the first source when none is
+ * LOCKED) against CLOCK_REALTIME. A ptp4l instance with ports on several NICs (boundary_clock_jbod)
+ * has a PHC per NIC; the first interface's stands for all of them.
  */
-export class OsClockMonitor {
-  private state: MonitorState = 'idle';
-  private current: OsClockStatus;
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> = Promise.resolve();
-  private readonly listeners = new Set<OsClockListener>();
+export class OsClockMonitor extends PollingMonitor<OsClockStatus> {
   private readonly clock: Clock;
   private readonly stateOptions: OsClockOptions;
 
   constructor(private readonly options: OsClockMonitorOptions) {
-    this.clock = options.clock ?? systemClock;
-    this.current = initialOsClockStatus(this.clock.now());
+    const clock = options.clock ?? systemClock;
+    super(initialOsClockStatus(clock.now()), options.intervalMs);
+    this.clock = clock;
     this.stateOptions = {
       ...DEFAULT_OS_CLOCK_OPTIONS,
       ...options.options,
       hostname: options.hostname,
       instance: options.directive.instance,
     };
-  }
-
-  get status(): OsClockStatus {
-    return this.current;
-  }
-
-  onChange(listener: OsClockListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  start(): void {
-    if (this.state !== 'idle') return;
-    this.state = 'running';
-    this.schedule(0);
-  }
-
-  async stop(): Promise<void> {
-    if (this.state === 'stopping' || this.state === 'stopped') return;
-    this.state = 'stopping';
-    clearTimeout(this.timer);
-    await this.polling;
-    this.state = 'stopped';
   }
 
   /** Runs one poll and folds it into the status (also usable without start()). */
@@ -112,51 +76,35 @@ export class OsClockMonitor {
       );
     }
     const lockedStatus = locked === undefined ? undefined : sourceStatus(locked.ptp4l);
-    const previous = this.current;
-    this.current = nextOsClockStatus(
-      previous,
-      {
-        at: this.clock.now(),
-        isRunning,
-        followed: directive.sources.map((source) => source.ptp4l),
-        source:
-          locked === undefined || lockedStatus === undefined
-            ? undefined
-            : { instance: locked.ptp4l, status: lockedStatus },
-        phc: reading,
-      },
-      this.stateOptions,
+    return this.update(
+      nextOsClockStatus(
+        this.current,
+        {
+          at: this.clock.now(),
+          isRunning,
+          followed: directive.sources.map((source) => source.ptp4l),
+          source:
+            locked === undefined || lockedStatus === undefined
+              ? undefined
+              : { instance: locked.ptp4l, status: lockedStatus },
+          phc: reading,
+        },
+        this.stateOptions,
+      ),
     );
-    if (hasChanged(previous, this.current)) {
-      for (const listener of this.listeners) listener(this.current, previous);
-    }
-    return this.current;
   }
 
-  private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.polling = this.poll().then(
-        () => this.scheduleNext(),
-        () => this.scheduleNext(),
-      );
-    }, delayMs);
+  /** What is worth a frame: state, running, source in use, PHC readable or not, alarms (not the offset). */
+  protected hasChanged(previous: OsClockStatus, next: OsClockStatus): boolean {
+    const key = (status: OsClockStatus) =>
+      JSON.stringify([
+        status.state,
+        status.isRunning,
+        status.clockClass,
+        status.osClock.sourceInstance,
+        status.osClock.phcError,
+        status.alarms.map((alarm) => `${alarm.entityInstanceId}:${alarm.severity}`),
+      ]);
+    return key(previous) !== key(next);
   }
-
-  private scheduleNext(): void {
-    if (this.state === 'running') this.schedule(this.options.intervalMs ?? DEFAULT_INTERVAL_MS);
-  }
-}
-
-/** What is worth a frame: state, running, source in use, PHC readable or not, alarms (not the offset). */
-function hasChanged(previous: OsClockStatus, next: OsClockStatus): boolean {
-  const key = (status: OsClockStatus) =>
-    JSON.stringify([
-      status.state,
-      status.isRunning,
-      status.clockClass,
-      status.osClock.sourceInstance,
-      status.osClock.phcError,
-      status.alarms.map((alarm) => `${alarm.entityInstanceId}:${alarm.severity}`),
-    ]);
-  return key(previous) !== key(next);
 }

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import type { OsClockPayload } from '../inventory/agent-protocol.js';
 import type { NodeSyncListener, NodeSyncStatus, PtpStatusSource } from './oran/status-source.js';
-import type { PtpSyncStatus } from './sync-state.js';
+import { isSyncStatusChange, type PtpSyncStatus } from './sync-state.js';
 
 /** The latest status one host's agent reported for one of its ptp4l or phc2sys instances. */
 export interface PtpInstanceStatus {
@@ -165,20 +165,9 @@ export class PtpStatusRegistry implements PtpStatusSource {
 }
 
 function isNodeChange(previous: NodeSyncStatus | undefined, next: NodeSyncStatus): boolean {
-  return previous === undefined || isChange(previous.ptp, next.ptp) || previous.osClock !== next.osClock;
-}
-
-/** What the O-RAN API publishes: the same fields the agent's monitor treats as a change. */
-function isChange(previous: PtpSyncStatus, next: PtpSyncStatus): boolean {
   return (
-    previous.state !== next.state ||
-    previous.clockClass !== next.clockClass ||
-    previous.source !== next.source ||
-    previous.isRunning !== next.isRunning ||
-    alarmKey(previous) !== alarmKey(next)
+    previous === undefined || isSyncStatusChange(previous.ptp, next.ptp) || previous.osClock !== next.osClock
   );
 }
 
-function alarmKey(status: PtpSyncStatus): string {
-  return status.alarms.map((alarm) => `${alarm.entityInstanceId}:${alarm.severity}`).join(',');
-}
+/** What the O-RAN API publishes: the same fields the agent's monitor treats as a change. */

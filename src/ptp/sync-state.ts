@@ -225,3 +225,18 @@ function alarmsFor(status: Omit<PtpSyncStatus, 'alarms'>, options: SyncStateOpti
 function alarm(entityInstanceId: string, severity: Severity, reasonText: string): PtpAlarm {
   return { alarmId: '100.119', entityTypeId: 'host', entityInstanceId, severity, reasonText };
 }
+
+/** Whether `next` differs from `previous` in what subscribers and the controller act on (not in offset or poll time). */
+export function isSyncStatusChange(previous: PtpSyncStatus, next: PtpSyncStatus): boolean {
+  return (
+    previous.state !== next.state ||
+    previous.clockClass !== next.clockClass ||
+    previous.source !== next.source ||
+    previous.isRunning !== next.isRunning ||
+    alarmKey(previous) !== alarmKey(next)
+  );
+}
+
+function alarmKey(status: PtpSyncStatus): string {
+  return status.alarms.map((alarm) => `${alarm.entityInstanceId}:${alarm.severity}`).join(',');
+}

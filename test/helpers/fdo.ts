@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { readDeviceCredential } from '../../src/fdo/device-credential.js';
 import { signEat } from '../../src/fdo/eat.js';
 import { encodeVoucher, extendVoucher, parseVoucher } from '../../src/fdo/voucher.js';
 import { makeCertificate } from './certs.js';
+import { REPO_ROOT } from './processes.js';
 
 /** The go-fdo sample data (fdo.md §10). */
 export const FDO_VECTORS = path.resolve(import.meta.dirname, '../fixtures/fdo-vectors');
@@ -102,4 +104,57 @@ export async function syntheticDevices(count: number, owner: KeyObject): Promise
     devices.push({ guid, voucher: encodeVoucher(sold), deviceKeyPem: leaf.keyPem });
   }
   return devices;
+}
+
+/**
+ * Starts `murm rendezvous` on a free port over the site database in `dataDir`; resolves with the child
+ * and the base URL its banner names (killing the child if it never names one).
+ */
+export async function startRendezvousProcess(options: {
+  dataDir: string;
+  logLevel: string;
+  timeoutMs: number;
+  env?: NodeJS.ProcessEnv | undefined;
+  /** Node options for the child, before the tsx loader (e.g. `--cpu-prof`). */
+  nodeArgs?: string[] | undefined;
+}): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...(options.nodeArgs ?? []),
+      '--import',
+      'tsx',
+      'src/murm.ts',
+      'rendezvous',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      options.dataDir,
+      '--log-level',
+      options.logLevel,
+    ],
+    { cwd: REPO_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`murm rendezvous did not start:\n${output}`)),
+      options.timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /\(no token\): (http:\/\/\S+?)\/fdo\//.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`murm rendezvous exited with ${code}:\n${output}`)));
+  }).catch((error: unknown) => {
+    child.kill('SIGTERM');
+    throw error;
+  });
+  return { child, url };
 }
