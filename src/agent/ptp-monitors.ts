@@ -127,39 +127,34 @@ export class PtpMonitors {
   }
 
   private async follow(directives: readonly MonitorDirective[]): Promise<void> {
-    const wanted = new Map(
-      directives
-        .filter((directive): directive is Ptp4lMonitorDirective => directive.kind === 'ptp4l')
-        .map((d) => [d.instance, d]),
-    );
-    await this.followOsClocks(
-      directives.filter((directive): directive is Phc2sysMonitorDirective => directive.kind === 'phc2sys'),
-    );
-    for (const [instance, entry] of [...this.running]) {
-      const directive = wanted.get(instance);
-      if (directive !== undefined && sameTarget(directive, entry.directive)) continue;
-      this.running.delete(instance);
-      await entry.monitor.stop();
-      this.options.logger.info({ instance }, 'stopped monitoring ptp4l instance');
-    }
-    if (this.isStopped) return;
-    for (const directive of wanted.values()) {
-      if (!this.running.has(directive.instance)) this.start(directive);
-    }
+    const ptp4l = directives.filter((d): d is Ptp4lMonitorDirective => d.kind === 'ptp4l');
+    const phc2sys = directives.filter((d): d is Phc2sysMonitorDirective => d.kind === 'phc2sys');
+    await this.reconcile(this.osClocks, phc2sys, 'phc2sys', sameDirective, (d) => this.startOsClock(d));
+    await this.reconcile(this.running, ptp4l, 'ptp4l', sameTarget, (d) => this.start(d));
   }
 
-  private async followOsClocks(directives: readonly Phc2sysMonitorDirective[]): Promise<void> {
+  /**
+   * Stops the monitors whose instance is no longer wanted or whose directive changed (per `isSame`),
+   * then starts one for every wanted instance without a monitor.
+   */
+  private async reconcile<D extends MonitorDirective>(
+    entries: Map<string, { directive: D; monitor: { stop(): Promise<void> } }>,
+    directives: readonly D[],
+    kind: D['kind'],
+    isSame: (wanted: D, current: D) => boolean,
+    start: (directive: D) => void,
+  ): Promise<void> {
     const wanted = new Map(directives.map((directive) => [directive.instance, directive]));
-    for (const [instance, entry] of [...this.osClocks]) {
+    for (const [instance, entry] of [...entries]) {
       const directive = wanted.get(instance);
-      if (directive !== undefined && JSON.stringify(directive) === JSON.stringify(entry.directive)) continue;
-      this.osClocks.delete(instance);
+      if (directive !== undefined && isSame(directive, entry.directive)) continue;
+      entries.delete(instance);
       await entry.monitor.stop();
-      this.options.logger.info({ instance }, 'stopped monitoring phc2sys instance');
+      this.options.logger.info({ instance }, `stopped monitoring ${kind} instance`);
     }
     if (this.isStopped) return;
     for (const directive of wanted.values()) {
-      if (!this.osClocks.has(directive.instance)) this.startOsClock(directive);
+      if (!entries.has(directive.instance)) start(directive);
     }
   }
 
@@ -277,6 +272,10 @@ function statusFrame(
     alarms: status.alarms,
   };
   return { type: 'ptp-status', instance, status: payload };
+}
+
+function sameDirective(a: Phc2sysMonitorDirective, b: Phc2sysMonitorDirective): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function sameTarget(a: Ptp4lMonitorDirective, b: Ptp4lMonitorDirective): boolean {

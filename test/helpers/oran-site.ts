@@ -116,20 +116,20 @@ export async function addHostWithAgent(
   return { agent, root };
 }
 
+/** One ptp4l instance on `ifname` of `hostname`, with `parameters` as `key=value`. */
+interface Ptp4lInstanceSetup {
+  hostname: string;
+  root: string;
+  instance: string;
+  ifname: string;
+  parameters: readonly string[];
+}
+
 /**
  * Configures one ptp4l instance on `ifname` of `hostname` through the HTTP API, applies it and
  * waits until the agent has written its config file under `root`; returns the file's content.
  */
-export async function applyPtp4lInstance(
-  site: OranSite,
-  options: {
-    hostname: string;
-    root: string;
-    instance: string;
-    ifname: string;
-    parameters: readonly string[];
-  },
-): Promise<string> {
+export async function applyPtp4lInstance(site: OranSite, options: Ptp4lInstanceSetup): Promise<string> {
   try {
     return await configurePtp4lInstance(site, options);
   } catch (error) {
@@ -137,16 +137,7 @@ export async function applyPtp4lInstance(
   }
 }
 
-async function configurePtp4lInstance(
-  site: OranSite,
-  options: {
-    hostname: string;
-    root: string;
-    instance: string;
-    ifname: string;
-    parameters: readonly string[];
-  },
-): Promise<string> {
+async function configurePtp4lInstance(site: OranSite, options: Ptp4lInstanceSetup): Promise<string> {
   const { hostname, instance, ifname } = options;
   await expectOk(site.api('POST', '/v1/ptp/instances', { name: instance, service: 'ptp4l' }), 'add instance');
   await expectOk(
